@@ -1,0 +1,68 @@
+# Two entry points for a newcomer: `make deploy` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+INVENTORY ?= inventory/local
+# fast: lint + syntax + unit tests. full: fast + integration + molecule (CI).
+TIER ?= full
+PYTEST_ARGS ?=
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+
+PLAYBOOKS := $(wildcard playbooks/*.yml)
+
+.PHONY: deploy test preflight venv docker-host images test-host lint syntax unit full-tests clean-venv
+
+deploy: venv
+	ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+preflight:
+	@scripts/host-preflight.sh
+
+venv: preflight $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt $(wildcard crawler/pyproject.toml) scripts/bootstrap-venv.sh
+	scripts/bootstrap-venv.sh $(VENV)
+	touch $@
+
+docker-host: venv
+	ansible-playbook -i $(INVENTORY) playbooks/docker_host.yml
+
+images: docker-host
+	ansible-playbook -i $(INVENTORY) playbooks/images.yml
+
+# Everything the integration tests start for real: FerretDB, the MongoDB
+# tools, Chromium, the Selenium jar, promtool, an S3-compatible server.
+test-host: images
+	ansible-playbook -i $(INVENTORY) playbooks/test_host.yml
+
+lint: venv
+	@echo "== tier: lint"
+	ruff check .
+	ruff format --check .
+	yamllint --strict .
+	ansible-lint --profile production --offline
+	@echo "== tier: lint passed"
+
+syntax: venv
+	@echo "== tier: syntax-check ($(words $(PLAYBOOKS)) playbooks)"
+	@for p in $(PLAYBOOKS); do ansible-playbook -i $(INVENTORY) --syntax-check "$$p" >/dev/null || { echo "syntax error in $$p"; exit 1; }; done
+	@echo "== tier: syntax-check passed"
+
+unit: venv
+	@echo "== tier: unit"
+	pytest -q tests/unit $(PYTEST_ARGS)
+
+ifeq ($(TIER),fast)
+test: lint syntax unit
+else ifeq ($(TIER),full)
+test: lint syntax test-host
+	@echo "== tier: unit + integration + molecule"
+	pytest -q -ra tests $(PYTEST_ARGS)
+else
+test:
+	@echo "TIER must be fast or full (got '$(TIER)')" >&2; exit 2
+endif
