@@ -1,0 +1,1317 @@
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+"""The one MongoDB backup engine of the Airflow Crawler System.
+
+Used unchanged by the Ansible modules (``library/mongodb_backup.py``,
+``library/mongodb_restore.py``), by the crawler API (``/api/backup/*``) and by
+Airflow's ``backup_dag``. Format: docs/backup-format.md.
+
+Public functions (everything else is internal):
+
+``run_backup(uri, backup_dir, label="manual", **options) -> dict``
+    Dump every user database (or ``databases``) to
+    ``<backup_dir>/<YYYYmmddTHHMMSSZ>-<label>.archive.gz`` (mongodump archive
+    format, gzip), hashing while it streams, then write the manifest
+    ``<stem>.manifest.json`` beside it. Options: ``databases``, ``method``
+    (auto|mongodump|docker|native), ``container``, ``tools_dir``,
+    ``if_older_than`` (seconds or "12h"/"1d"), ``s3`` (dict, see
+    ``S3Settings``), ``keep_last``/``max_age_days`` (retention afterwards),
+    ``check_mode``. Returns the manifest plus ``path``, ``manifest_path``,
+    ``changed``, ``skipped_reason``, ``remote_url``, ``retention``.
+
+``list_backups(backup_dir) -> list[dict]``
+    Manifests of complete backups, newest first, each with ``path``,
+    ``manifest_path`` and ``good`` (archive present with the manifest's size).
+    ``last_good_backup(backup_dir)`` returns the newest good one or None.
+
+``verify_backup(archive_path, manifest=None) -> dict``
+    Check the manifest's sha256 and size, then read the archive to its end
+    (gzip trailer, archive structure, per-collection CRC) and compare the
+    document counts with the manifest. Raises ``BackupError`` on any mismatch.
+
+``restore(uri, source, backup_dir, **options) -> dict``
+    ``source`` is an archive path, a manifest path, a backup name, a remote
+    key (with ``s3``) or None for the newest good backup. Verifies first,
+    takes a safety backup unless ``skip_safety_backup=True``, restores with
+    drop semantics, then checks the counts against the manifest.
+    ``check_mode`` reports what would be replaced.
+
+``apply_retention(backup_dir, keep_last=None, max_age_days=None, s3=None,
+check_mode=False) -> dict``
+    Delete backups that are neither among the newest ``keep_last`` nor
+    younger than ``max_age_days``, locally and (with ``s3``) remotely; the
+    newest good backup is never deleted.
+
+All failures raise ``BackupError`` whose message names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import zlib
+
+try:
+    import bson
+    import pymongo
+    from bson import json_util
+    from bson.raw_bson import RawBSONDocument
+    from bson.son import SON
+
+    HAS_PYMONGO = True
+    PYMONGO_IMPORT_ERROR = None
+except ImportError as _exc:  # pragma: no cover - reported by the callers
+    HAS_PYMONGO = False
+    PYMONGO_IMPORT_ERROR = _exc
+
+try:
+    import anycrc
+
+    _CRC64 = anycrc.Model("CRC64-XZ")
+except ImportError:  # pragma: no cover - slow pure-Python fallback
+    _CRC64 = None
+
+ENGINE_VERSION = "1.0.0"
+MANIFEST_FORMAT = "acs-backup-manifest/1"
+ARCHIVE_SUFFIX = ".archive.gz"
+MANIFEST_SUFFIX = ".manifest.json"
+MAGIC = 0x8199E26D
+_MAGIC_BYTES = struct.pack("<I", MAGIC)
+_TERMINATOR = b"\xff\xff\xff\xff"
+_SYSTEM_DATABASES = ("admin", "local", "config")
+_NAME_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<label>[A-Za-z0-9._-]+)$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_CHUNK = 1 << 20
+
+
+class BackupError(Exception):
+    """A backup, verification or restore problem, phrased for an operator."""
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _require_pymongo():
+    if not HAS_PYMONGO:
+        raise BackupError(
+            "pymongo is required by the backup engine (pip install pymongo): "
+            f"{PYMONGO_IMPORT_ERROR}"
+        )
+
+
+def utcnow():
+    return _dt.datetime.now(_dt.UTC)
+
+
+def _iso(ts):
+    return ts.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse_iso(value):
+    return _dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=_dt.UTC)
+
+
+def parse_duration(value, field="if_older_than"):
+    """Seconds from a number or a string like '90s', '30m', '12h', '7d', '2w'."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(value))
+        if not match:
+            raise BackupError(
+                f"{field}={value!r} is not a duration: use seconds or a number with s, m, h, d "
+                "or w (for example 20h or 7d)"
+            )
+        unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        seconds = float(match.group(1)) * unit[match.group(2)]
+    if seconds <= 0:
+        raise BackupError(f"{field}={value!r} must be greater than zero")
+    return seconds
+
+
+def validate_label(label):
+    if not isinstance(label, str) or not _LABEL_RE.match(label):
+        raise BackupError(
+            f"label={label!r} is invalid: use 1-64 characters from letters, digits, '.', "
+            "'_' and '-' (it becomes part of the file name)"
+        )
+    return label
+
+
+def crc64(data, crc=0):
+    """CRC-64/XZ (Go's crc64 ECMA table), as mongorestore checks it."""
+    if _CRC64 is not None:
+        return _CRC64.calc(data, crc) if crc else _CRC64.calc(data)
+    return _crc64_py(data, crc)
+
+
+_CRC_TABLE = None
+
+
+def _crc64_py(data, crc):
+    global _CRC_TABLE
+    if _CRC_TABLE is None:
+        poly = 0xC96C5795D7870F42
+        table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ poly if c & 1 else c >> 1
+            table.append(c)
+        _CRC_TABLE = table
+    crc ^= 0xFFFFFFFFFFFFFFFF
+    for byte in data:
+        crc = _CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFFFFFFFFFF
+
+
+def _signed64(value):
+    return value - (1 << 64) if value >= (1 << 63) else value
+
+
+def backup_name(started, label):
+    return "{}-{}".format(started.strftime("%Y%m%dT%H%M%SZ"), label)
+
+
+def _stem(path):
+    base = os.path.basename(path)
+    for suffix in (ARCHIVE_SUFFIX, MANIFEST_SUFFIX):
+        if base.endswith(suffix):
+            return base[: -len(suffix)]
+    return base
+
+
+def manifest_path_for(archive_path):
+    return os.path.join(os.path.dirname(archive_path), _stem(archive_path) + MANIFEST_SUFFIX)
+
+
+def _count_raw_docs(buf):
+    count = 0
+    pos = 0
+    end = len(buf)
+    unpack = struct.unpack_from
+    while pos < end:
+        pos += unpack("<i", buf, pos)[0]
+        count += 1
+    if pos != end:
+        raise BackupError("server returned a malformed BSON batch")
+    return count
+
+
+class _HashingWriter(io.RawIOBase):
+    """File writer that hashes and counts what passes through."""
+
+    def __init__(self, fileobj):
+        super().__init__()
+        self._f = fileobj
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def writable(self):
+        return True
+
+    def write(self, data):
+        self._f.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+# ------------------------------------------------------- archive writing
+
+
+class ArchiveWriter:
+    """Writes the mongodump archive format (one segment per collection)."""
+
+    def __init__(self, out, server_version, tool_version):
+        self._out = out
+        self._server_version = server_version
+        self._tool_version = tool_version
+
+    def write_prelude(self, collections):
+        out = self._out
+        out.write(_MAGIC_BYTES)
+        out.write(
+            bson.encode(
+                SON(
+                    [
+                        ("concurrent_collections", 1),
+                        ("version", "0.1"),
+                        ("server_version", self._server_version),
+                        ("tool_version", self._tool_version),
+                    ]
+                )
+            )
+        )
+        for db_name, coll_name, metadata_json, coll_type in collections:
+            out.write(
+                bson.encode(
+                    SON(
+                        [
+                            ("db", db_name),
+                            ("collection", coll_name),
+                            ("metadata", metadata_json),
+                            ("size", 0),
+                            ("type", coll_type),
+                        ]
+                    )
+                )
+            )
+        out.write(_TERMINATOR)
+
+    def _ns_header(self, db_name, coll_name, eof, crc):
+        return bson.encode(
+            SON(
+                [
+                    ("db", db_name),
+                    ("collection", coll_name),
+                    ("EOF", eof),
+                    ("CRC", bson.int64.Int64(_signed64(crc))),
+                ]
+            )
+        )
+
+    def write_collection(self, db_name, coll_name, raw_batches):
+        """Write all documents of one collection; returns (documents, bytes)."""
+        out = self._out
+        crc = 0
+        docs = 0
+        nbytes = 0
+        opened = False
+        for batch in raw_batches:
+            if not batch:
+                continue
+            if not opened:
+                out.write(self._ns_header(db_name, coll_name, False, 0))
+                opened = True
+            docs += _count_raw_docs(batch)
+            crc = crc64(batch, crc)
+            nbytes += len(batch)
+            out.write(batch)
+        if opened:
+            out.write(_TERMINATOR)
+        out.write(self._ns_header(db_name, coll_name, True, crc))
+        out.write(_TERMINATOR)
+        return docs, nbytes
+
+
+def _metadata_json(coll_name, options, indexes, uuid_hex):
+    meta = SON()
+    if options:
+        meta["options"] = options
+    meta["indexes"] = indexes
+    if uuid_hex:
+        meta["uuid"] = uuid_hex
+    meta["collectionName"] = coll_name
+    meta["type"] = "collection"
+    return json_util.dumps(
+        meta, json_options=json_util.CANONICAL_JSON_OPTIONS, separators=(",", ":")
+    )
+
+
+def _user_databases(client, databases):
+    if databases:
+        return list(databases)
+    return sorted(n for n in client.list_database_names() if n not in _SYSTEM_DATABASES)
+
+
+def _collections_of(client, db_name):
+    """[(name, options, uuid_hex)] of the plain collections in one database."""
+    found = []
+    for info in client[db_name].list_collections():
+        name = info["name"]
+        if name.startswith("system.") or info.get("type", "collection") != "collection":
+            continue
+        uuid_value = (info.get("info") or {}).get("uuid")
+        uuid_hex = uuid_value.hex() if isinstance(uuid_value, (bytes, bytearray)) else ""
+        found.append((name, info.get("options") or {}, uuid_hex))
+    return sorted(found)
+
+
+def _dump_native(client, out, databases, server_version, batch_size=5000):
+    """Dump with pymongo into ``out`` (uncompressed stream); returns counts."""
+    plan = []
+    for db_name in _user_databases(client, databases):
+        for name, options, uuid_hex in _collections_of(client, db_name):
+            indexes = [SON(ix) for ix in client[db_name][name].list_indexes()]
+            plan.append((db_name, name, _metadata_json(name, options, indexes, uuid_hex)))
+    writer = ArchiveWriter(out, server_version, f"acs-backup native {ENGINE_VERSION}")
+    writer.write_prelude([(d, c, meta, "collection") for d, c, meta in plan])
+    counts = {}
+    for db_name, name, _meta in plan:
+        coll = client[db_name][name]
+        batches = coll.find_raw_batches({}, batch_size=batch_size, sort=[("_id", 1)])
+        docs, _ = writer.write_collection(db_name, name, batches)
+        counts.setdefault(db_name, {})[name] = docs
+    return counts
+
+
+# ------------------------------------------------------- archive reading
+
+
+class ArchiveReader:
+    """Streams a mongodump archive (already decompressed) and checks it.
+
+    Calls ``on_documents(db, coll, [raw bytes, ...])`` with batches of up to
+    ``batch_docs`` documents when given; always verifies each namespace's CRC
+    and that every namespace of the prelude ends with an EOF block.
+    """
+
+    def __init__(self, stream, on_documents=None, batch_docs=1000, on_prelude=None):
+        self._in = stream
+        self._on_documents = on_documents
+        self._on_prelude = on_prelude
+        self._batch_docs = batch_docs
+        self.header = None
+        self.collections = []
+        self.counts = {}
+
+    def _read_exact(self, n, what):
+        data = self._in.read(n)
+        if len(data) != n:
+            raise BackupError(
+                f"archive is truncated: it ends inside {what}; the file is incomplete, "
+                "use another backup"
+            )
+        return data
+
+    def _read_doc_or_terminator(self, what):
+        head = self._in.read(4)
+        if not head:
+            return None, True
+        if len(head) != 4:
+            raise BackupError(f"archive is truncated inside {what}; use another backup")
+        if head == _TERMINATOR:
+            return b"", False
+        length = struct.unpack("<i", head)[0]
+        if length < 5 or length > 48 * 1024 * 1024:
+            raise BackupError(f"archive is corrupt: impossible BSON length {length} in {what}")
+        return head + self._read_exact(length - 4, what), False
+
+    def read(self):
+        magic = self._in.read(4)
+        if magic != _MAGIC_BYTES:
+            raise BackupError(
+                "not a mongodump archive (bad magic number); expected a file made by "
+                "mongodump --archive --gzip or by this engine"
+            )
+        raw, _ = self._read_doc_or_terminator("the archive header")
+        if not raw:
+            raise BackupError("archive is corrupt: missing archive header")
+        self.header = bson.decode(raw)
+        expected = {}
+        while True:
+            raw, eof = self._read_doc_or_terminator("the archive prelude")
+            if eof:
+                raise BackupError("archive is truncated inside the prelude")
+            if raw == b"":
+                break
+            meta = bson.decode(raw)
+            self.collections.append(meta)
+            if meta.get("type") != "timeseries":
+                expected["{}.{}".format(meta["db"], meta["collection"])] = meta
+        if self._on_prelude is not None:
+            self._on_prelude(self.collections)
+        open_ns = {}
+        closed = set()
+        while True:
+            raw, eof = self._read_doc_or_terminator("a namespace header")
+            if eof:
+                break
+            if raw == b"":
+                raise BackupError("archive is corrupt: empty block without namespace header")
+            hdr = bson.decode(raw)
+            db_name, coll_name = hdr["db"], hdr["collection"]
+            ns = f"{db_name}.{coll_name}"
+            if ns in closed:
+                raise BackupError(f"archive is corrupt: data for {ns} after its end")
+            state = open_ns.setdefault(ns, [0, 0])
+            if hdr.get("EOF"):
+                raw, _ = self._read_doc_or_terminator(f"the end of {ns}")
+                if raw != b"":
+                    raise BackupError(f"archive is corrupt: data after the end of {ns}")
+                if _signed64(state[0]) != int(hdr.get("CRC", 0)):
+                    raise BackupError(
+                        f"archive is corrupt: checksum (CRC) mismatch in {ns}; use another backup"
+                    )
+                closed.add(ns)
+                del open_ns[ns]
+                self.counts.setdefault(db_name, {})[coll_name] = state[1]
+                continue
+            batch = []
+            while True:
+                raw, eof = self._read_doc_or_terminator(f"the documents of {ns}")
+                if eof:
+                    raise BackupError(f"archive is truncated inside the documents of {ns}")
+                if raw == b"":
+                    break
+                state[0] = crc64(raw, state[0])
+                state[1] += 1
+                if self._on_documents is not None:
+                    batch.append(raw)
+                    if len(batch) >= self._batch_docs:
+                        self._on_documents(db_name, coll_name, batch)
+                        batch = []
+            if batch and self._on_documents is not None:
+                self._on_documents(db_name, coll_name, batch)
+        if open_ns:
+            raise BackupError(f"archive is truncated: collections {sorted(open_ns)} never finished")
+        missing = sorted(set(expected) - closed)
+        if missing:
+            raise BackupError(f"archive is truncated: no data end for {missing}")
+        return self
+
+
+def _open_archive(path):
+    """Buffered, decompressed stream of an archive file (gzip or plain)."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed with the returned reader
+    head = raw.read(2)
+    raw.seek(0)
+    if head == b"\x1f\x8b":
+        return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), _CHUNK)
+    return io.BufferedReader(raw, _CHUNK)
+
+
+def read_archive(path, on_documents=None, batch_docs=1000):
+    """Read an archive to its end; returns the ArchiveReader (header, counts)."""
+    _require_pymongo()
+    stream = _open_archive(path)
+    try:
+        return ArchiveReader(stream, on_documents, batch_docs).read()
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise BackupError(
+            f"archive {path} is truncated or corrupt ({exc}); use another backup"
+        ) from exc
+    except bson.errors.BSONError as exc:
+        raise BackupError(f"archive {path} is corrupt: bad BSON ({exc})") from exc
+    finally:
+        stream.close()
+
+
+# ----------------------------------------------------------------- tools
+
+
+def find_tool(name, tools_dir=None):
+    """Path of mongodump/mongorestore in tools_dir, /var/cache/acs-build/bin or PATH."""
+    for folder in filter(None, [tools_dir, os.environ.get("ACS_MONGO_TOOLS_DIR")]):
+        candidate = os.path.join(folder, name)
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which(name)
+
+
+def _tool_version(path):
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except OSError:
+        return "unknown"
+    first = out.strip().splitlines()[0] if out.strip() else "unknown"
+    return first.split(":", 1)[-1].strip() if ":" in first else first
+
+
+def _docker_container(container):
+    try:
+        import docker
+    except ImportError as exc:
+        raise BackupError(
+            "method=docker needs the docker Python SDK on the host (pip install docker)"
+        ) from exc
+    try:
+        client = docker.from_env()
+        return client, client.containers.get(container)
+    except Exception as exc:  # docker.errors.* and connection errors alike
+        raise BackupError(
+            f"container={container!r} is not reachable through the Docker engine: {exc}"
+        ) from exc
+
+
+def _docker_has_tool(container, name):
+    _client, cont = _docker_container(container)
+    result = cont.exec_run([name, "--version"])
+    return result.exit_code == 0, result.output.decode(errors="replace").strip()
+
+
+def _stream_docker_exec(container, cmd, out):
+    client, cont = _docker_container(container)
+    api = client.api
+    exec_id = api.exec_create(cont.id, cmd, stdout=True, stderr=True)["Id"]
+    stderr = []
+    for chunk_out, chunk_err in api.exec_start(exec_id, stream=True, demux=True):
+        if chunk_out:
+            out.write(chunk_out)
+        if chunk_err:
+            stderr.append(chunk_err)
+    code = api.exec_inspect(exec_id)["ExitCode"]
+    return code, b"".join(stderr).decode(errors="replace")
+
+
+def _choose_method(method, tools_dir, container, tool):
+    if method not in ("auto", "mongodump", "docker", "native"):
+        raise BackupError(f"method={method!r} is invalid: use auto, mongodump, docker or native")
+    if method == "auto":
+        if find_tool(tool, tools_dir):
+            return "mongodump"
+        if container and _docker_has_tool(container, tool)[0]:
+            return "docker"
+        return "native"
+    if method == "mongodump" and not find_tool(tool, tools_dir):
+        raise BackupError(
+            f"method=mongodump but {tool} is not in tools_dir or on PATH; install the MongoDB "
+            "database tools or use method=auto"
+        )
+    if method == "docker" and not container:
+        raise BackupError("method=docker needs container (the mongodb container name)")
+    return method
+
+
+# ------------------------------------------------------------- manifests
+
+
+def _write_json_atomic(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def load_manifest(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError as exc:
+        raise BackupError(
+            f"manifest {path} is missing: without it the archive cannot be verified; restore "
+            "another backup or re-create the manifest from a trusted copy"
+        ) from exc
+    except ValueError as exc:
+        raise BackupError(f"manifest {path} is not valid JSON: {exc}") from exc
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise BackupError(
+            "manifest {} has format {!r}, expected {!r}".format(
+                path, manifest.get("format"), MANIFEST_FORMAT
+            )
+        )
+    return manifest
+
+
+def _totals(counts):
+    return {
+        "databases": len(counts),
+        "collections": sum(len(c) for c in counts.values()),
+        "documents": sum(sum(c.values()) for c in counts.values()),
+    }
+
+
+def _describe(counts):
+    return {
+        db: {"collections": {c: {"documents": n} for c, n in sorted(colls.items())}}
+        for db, colls in sorted(counts.items())
+    }
+
+
+def manifest_counts(manifest):
+    return {
+        db: {c: info["documents"] for c, info in entry["collections"].items()}
+        for db, entry in manifest.get("databases", {}).items()
+    }
+
+
+def list_backups(backup_dir):
+    """Complete backups in backup_dir (those with a manifest), newest first."""
+    found = []
+    if not os.path.isdir(backup_dir):
+        return found
+    for entry in os.listdir(backup_dir):
+        if not entry.endswith(MANIFEST_SUFFIX) or not _NAME_RE.match(_stem(entry)):
+            continue
+        mpath = os.path.join(backup_dir, entry)
+        try:
+            manifest = load_manifest(mpath)
+        except BackupError:
+            continue
+        apath = os.path.join(backup_dir, _stem(entry) + ARCHIVE_SUFFIX)
+        try:
+            good = os.path.getsize(apath) == manifest.get("size")
+        except OSError:
+            good = False
+        manifest.update(path=apath, manifest_path=mpath, good=good)
+        found.append(manifest)
+    found.sort(key=lambda m: (m.get("finished_at", ""), m["name"]), reverse=True)
+    return found
+
+
+def last_good_backup(backup_dir):
+    for manifest in list_backups(backup_dir):
+        if manifest["good"]:
+            return manifest
+    return None
+
+
+def verify_backup(archive_path, manifest=None):
+    """Full check of one backup; returns the manifest with ``verified: True``."""
+    if manifest is None:
+        manifest = load_manifest(manifest_path_for(archive_path))
+    if not os.path.isfile(archive_path):
+        raise BackupError(f"archive {archive_path} does not exist")
+    digest, size = file_sha256(archive_path)
+    if size != manifest.get("size"):
+        raise BackupError(
+            f"archive {archive_path} has {size} bytes but its manifest says "
+            f"{manifest.get('size')}: the file is truncated or was replaced; use another backup"
+        )
+    if digest != manifest.get("sha256"):
+        raise BackupError(
+            "archive {} sha256 {} does not match the manifest's {}: the file is corrupt; "
+            "use another backup".format(archive_path, digest, manifest.get("sha256"))
+        )
+    reader = read_archive(archive_path)
+    if reader.counts != manifest_counts(manifest):
+        raise BackupError(
+            f"archive {archive_path} holds {reader.counts} documents but its manifest "
+            f"lists {manifest_counts(manifest)}"
+        )
+    result = dict(manifest)
+    result["verified"] = True
+    return result
+
+
+# ----------------------------------------------------------------- S3
+
+
+class S3Settings:
+    """S3-compatible target: AWS, GCS (interoperable endpoint) or any S3 server.
+
+    Keys of the ``s3`` dict: bucket (required), prefix, endpoint_url, region,
+    access_key, secret_key, session_token. Missing credentials come from the
+    usual AWS environment variables / config, as boto3 finds them.
+    """
+
+    def __init__(self, settings):
+        if not settings.get("bucket"):
+            raise BackupError("s3.bucket is required when s3 is given")
+        self.bucket = settings["bucket"]
+        self.prefix = (settings.get("prefix") or "").strip("/")
+        self.endpoint_url = settings.get("endpoint_url") or None
+        self.region = settings.get("region") or None
+        self._creds = {
+            "aws_access_key_id": settings.get("access_key") or None,
+            "aws_secret_access_key": settings.get("secret_key") or None,
+            "aws_session_token": settings.get("session_token") or None,
+        }
+
+    def client(self):
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise BackupError(
+                "s3 needs boto3 on the host running the backup (pip install boto3)"
+            ) from exc
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+            **{k: v for k, v in self._creds.items() if v},
+        )
+
+    def key(self, filename):
+        return f"{self.prefix}/{filename}" if self.prefix else filename
+
+    def url(self, filename):
+        return f"s3://{self.bucket}/{self.key(filename)}"
+
+
+_MULTIPART_CHUNK = 64 * 1024 * 1024
+
+
+def _expected_etag(path, chunk=_MULTIPART_CHUNK):
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        if size <= chunk:
+            return f'"{hashlib.md5(handle.read(), usedforsecurity=False).hexdigest()}"'
+        digests = [
+            hashlib.md5(part, usedforsecurity=False).digest()
+            for part in iter(lambda: handle.read(chunk), b"")
+        ]
+    joined = hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()
+    return f'"{joined}-{len(digests)}"'
+
+
+def _s3_error(action, exc):
+    return BackupError(f"S3 {action} failed: {exc} (check s3.endpoint_url, bucket and credentials)")
+
+
+def upload_backup(manifest, s3):
+    """Upload archive then manifest; verify size and checksum; returns remote info."""
+    from boto3.s3.transfer import TransferConfig
+
+    settings = S3Settings(s3)
+    client = settings.client()
+    archive = manifest["path"]
+    archive_name = os.path.basename(archive)
+    key = settings.key(archive_name)
+    config = TransferConfig(
+        multipart_threshold=_MULTIPART_CHUNK, multipart_chunksize=_MULTIPART_CHUNK
+    )
+    try:
+        client.upload_file(
+            archive,
+            settings.bucket,
+            key,
+            Config=config,
+            ExtraArgs={"Metadata": {"sha256": manifest["sha256"]}},
+        )
+        head = client.head_object(Bucket=settings.bucket, Key=key)
+    except Exception as exc:  # botocore errors of every kind
+        raise _s3_error(f"upload of {archive_name}", exc) from exc
+    if head["ContentLength"] != manifest["size"]:
+        raise BackupError(
+            f"S3 object {settings.url(archive_name)} has {head['ContentLength']} bytes, "
+            f"expected {manifest['size']}: upload is incomplete"
+        )
+    checksum = "etag"
+    if head.get("ETag") != _expected_etag(archive):
+        # Some S3-compatible stores (GCS composite uploads) use other ETags:
+        # read the object back and hash it instead.
+        checksum = "download"
+        digest = hashlib.sha256()
+        body = client.get_object(Bucket=settings.bucket, Key=key)["Body"]
+        for chunk in iter(lambda: body.read(_CHUNK), b""):
+            digest.update(chunk)
+        if digest.hexdigest() != manifest["sha256"]:
+            raise BackupError(
+                f"S3 object {settings.url(archive_name)} does not match the local sha256"
+            )
+    remote = {
+        "url": settings.url(archive_name),
+        "bucket": settings.bucket,
+        "key": key,
+        "manifest_key": settings.key(manifest["name"] + MANIFEST_SUFFIX),
+        "endpoint_url": settings.endpoint_url,
+        "verified_by": checksum,
+        "uploaded_at": _iso(utcnow()),
+    }
+    return settings, client, remote
+
+
+def _put_manifest(settings, client, manifest):
+    body = json.dumps(_public_manifest(manifest), indent=2, sort_keys=True).encode()
+    try:
+        client.put_object(
+            Bucket=settings.bucket, Key=settings.key(manifest["name"] + MANIFEST_SUFFIX), Body=body
+        )
+    except Exception as exc:
+        raise _s3_error("upload of the manifest", exc) from exc
+
+
+def list_remote_backups(s3):
+    """Manifests stored under the S3 prefix, newest first."""
+    settings = S3Settings(s3)
+    client = settings.client()
+    found = []
+    try:
+        paginator = client.get_paginator("list_objects_v2")
+        prefix = settings.key("") if settings.prefix else ""
+        for page in paginator.paginate(Bucket=settings.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                if obj["Key"].endswith(MANIFEST_SUFFIX):
+                    body = client.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
+                    manifest = json.loads(body)
+                    manifest["manifest_key"] = obj["Key"]
+                    manifest["key"] = settings.key(manifest["name"] + ARCHIVE_SUFFIX)
+                    found.append(manifest)
+    except Exception as exc:
+        raise _s3_error("listing", exc) from exc
+    found.sort(key=lambda m: (m.get("finished_at", ""), m["name"]), reverse=True)
+    return found
+
+
+def download_backup(s3, key, dest_dir):
+    """Fetch archive and manifest for a remote key (archive or manifest key)."""
+    settings = S3Settings(s3)
+    client = settings.client()
+    stem = _stem(key)
+    base = key[: len(key) - len(os.path.basename(key))]
+    os.makedirs(dest_dir, exist_ok=True)
+    archive = os.path.join(dest_dir, stem + ARCHIVE_SUFFIX)
+    mpath = os.path.join(dest_dir, stem + MANIFEST_SUFFIX)
+    try:
+        client.download_file(settings.bucket, base + stem + MANIFEST_SUFFIX, mpath)
+    except Exception as exc:
+        raise BackupError(
+            f"manifest for remote backup {key} is missing or unreadable ({exc}): refusing to "
+            "restore an unverifiable archive"
+        ) from exc
+    try:
+        client.download_file(settings.bucket, base + stem + ARCHIVE_SUFFIX, archive)
+    except Exception as exc:
+        raise _s3_error(f"download of {key}", exc) from exc
+    return archive
+
+
+# ---------------------------------------------------------------- backup
+
+
+def _public_manifest(manifest):
+    return {
+        k: v for k, v in manifest.items() if k not in ("path", "manifest_path", "good", "verified")
+    }
+
+
+def _client(uri, timeout_ms=10000):
+    _require_pymongo()
+    return pymongo.MongoClient(
+        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+    )
+
+
+def _server_version(client):
+    try:
+        return client.server_info().get("version", "unknown")
+    except pymongo.errors.PyMongoError as exc:
+        raise BackupError(
+            f"cannot reach MongoDB at the given uri: {exc} (check uri, network and that the "
+            "mongodb service is up)"
+        ) from exc
+
+
+def run_backup(
+    uri,
+    backup_dir,
+    label="manual",
+    databases=None,
+    method="auto",
+    container=None,
+    container_uri="mongodb://localhost:27017",
+    tools_dir=None,
+    if_older_than=None,
+    s3=None,
+    keep_last=None,
+    max_age_days=None,
+    compress_level=6,
+    check_mode=False,
+    now=None,
+):
+    """Make one backup (see the module docstring); returns a result dict."""
+    validate_label(label)
+    min_age = parse_duration(if_older_than)
+    if min_age is not None:
+        newest = last_good_backup(backup_dir)
+        if newest is not None:
+            age = ((now or utcnow()) - _parse_iso(newest["finished_at"])).total_seconds()
+            if age < min_age:
+                result = dict(newest)
+                result.update(
+                    changed=False,
+                    skipped_reason=(
+                        f"good backup {newest['name']} is {age:.0f} s old, younger than "
+                        f"if_older_than={if_older_than}"
+                    ),
+                    remote_url=(newest.get("remote") or {}).get("url"),
+                )
+                return result
+    chosen = _choose_method(method, tools_dir, container, "mongodump")
+    started = now or utcnow()
+    name = backup_name(started, label)
+    archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
+    if check_mode:
+        return {
+            "changed": True,
+            "check_mode": True,
+            "name": name,
+            "path": archive,
+            "manifest_path": manifest_path_for(archive),
+            "method": chosen,
+            "remote_url": S3Settings(s3).url(name + ARCHIVE_SUFFIX) if s3 else None,
+            "skipped_reason": None,
+        }
+    if not os.path.isdir(backup_dir):
+        os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+    if os.path.exists(archive):
+        raise BackupError(f"backup {archive} already exists; wait a second or use another label")
+    client = _client(uri)
+    server_version = _server_version(client)
+    partial = archive + ".partial"
+    t0 = time.monotonic()
+    stderr = ""
+    try:
+        with open(partial, "wb") as raw:
+            hashing = _HashingWriter(raw)
+            if chosen == "native":
+                tool = {"name": "acs-backup-native", "version": ENGINE_VERSION}
+                with gzip.GzipFile(
+                    filename="", fileobj=hashing, mode="wb", compresslevel=compress_level, mtime=0
+                ) as gz:
+                    buffered = io.BufferedWriter(gz, _CHUNK)
+                    counts = _dump_native(client, buffered, databases, server_version)
+                    buffered.flush()
+            elif chosen == "mongodump":
+                path = find_tool("mongodump", tools_dir)
+                tool = {"name": "mongodump", "version": _tool_version(path)}
+                cmd = [path, "--uri=" + uri, "--archive", "--gzip", "--quiet"]
+                if databases and len(databases) > 1:
+                    raise BackupError(
+                        "mongodump dumps one database or all: give one entry in databases, "
+                        "none, or use method=native"
+                    )
+                cmd += ["--db=" + d for d in (databases or [])]
+                with tempfile.TemporaryFile() as err:
+                    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+                    for chunk in iter(lambda: proc.stdout.read(_CHUNK), b""):
+                        hashing.write(chunk)
+                    code = proc.wait()
+                    err.seek(0)
+                    stderr = err.read().decode(errors="replace")
+                if code != 0:
+                    raise BackupError(f"mongodump exited with {code}: {stderr.strip()[-2000:]}")
+                counts = None
+            else:
+                _ok, version = _docker_has_tool(container, "mongodump")
+                tool = {
+                    "name": "mongodump",
+                    "version": version.splitlines()[0] if version else "unknown",
+                }
+                cmd = ["mongodump", "--uri=" + container_uri, "--archive", "--gzip", "--quiet"]
+                code, stderr = _stream_docker_exec(container, cmd, hashing)
+                if code != 0:
+                    raise BackupError(
+                        f"mongodump in container {container} exited with {code}: "
+                        f"{stderr.strip()[-2000:]}"
+                    )
+                counts = None
+            raw.flush()
+            os.fsync(raw.fileno())
+        if counts is None:
+            # Counts come from the archive itself: proves it reads to the end.
+            counts = read_archive(partial).counts
+        finished = utcnow()
+        os.replace(partial, archive)
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    finally:
+        client.close()
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "label": label,
+        "archive": os.path.basename(archive),
+        "archive_format": "mongodump-archive/0.1+gzip",
+        "size": hashing.size,
+        "sha256": hashing.sha256.hexdigest(),
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "duration_seconds": round(time.monotonic() - t0, 3),
+        "host": socket.gethostname(),
+        "method": chosen,
+        "tool": tool,
+        "engine": {"name": "acs_backup", "version": ENGINE_VERSION},
+        "server": {"version": server_version},
+        "databases": _describe(counts),
+        "totals": _totals(counts),
+        "remote": None,
+    }
+    mpath = manifest_path_for(archive)
+    _write_json_atomic(mpath, manifest)
+    manifest.update(path=archive, manifest_path=mpath, good=True)
+    if s3:
+        settings, s3client, remote = upload_backup(manifest, s3)
+        manifest["remote"] = remote
+        _put_manifest(settings, s3client, manifest)
+        _write_json_atomic(mpath, _public_manifest(manifest))
+    result = dict(manifest)
+    result.update(
+        changed=True, skipped_reason=None, remote_url=(manifest["remote"] or {}).get("url")
+    )
+    if keep_last or max_age_days:
+        result["retention"] = apply_retention(backup_dir, keep_last, max_age_days, s3=s3)
+    return result
+
+
+# --------------------------------------------------------------- retention
+
+
+def _select_expired(items, keep_last, max_age_days, now):
+    """Names to delete from items (newest first); the newest good one stays."""
+    if not keep_last and not max_age_days:
+        return []
+    cutoff = now - _dt.timedelta(days=max_age_days) if max_age_days else None
+    newest_good = next((m["name"] for m in items if m.get("good", True)), None)
+    expired = []
+    for index, manifest in enumerate(items):
+        keep = manifest["name"] == newest_good
+        if keep_last and index < keep_last:
+            keep = True
+        if cutoff is not None and _parse_iso(manifest["finished_at"]) >= cutoff:
+            keep = True
+        if not keep:
+            expired.append(manifest)
+    return expired
+
+
+def apply_retention(
+    backup_dir, keep_last=None, max_age_days=None, s3=None, check_mode=False, now=None
+):
+    """Delete expired backups locally and remotely; returns what was (or would be) deleted."""
+    for field, value in (("keep_last", keep_last), ("max_age_days", max_age_days)):
+        if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            raise BackupError(f"{field}={value!r} must be a number >= 0")
+    now = now or utcnow()
+    local = _select_expired(list_backups(backup_dir), keep_last, max_age_days, now)
+    deleted_local = []
+    for manifest in local:
+        deleted_local.append(manifest["name"])
+        if not check_mode:
+            for path in (manifest["path"], manifest["manifest_path"]):
+                if os.path.exists(path):
+                    os.unlink(path)
+    deleted_remote = []
+    if s3:
+        settings = S3Settings(s3)
+        remote = _select_expired(list_remote_backups(s3), keep_last, max_age_days, now)
+        client = settings.client() if remote and not check_mode else None
+        for manifest in remote:
+            deleted_remote.append(manifest["key"])
+            if client is not None:
+                # Manifest last: a listing never shows an archive-less manifest.
+                client.delete_object(Bucket=settings.bucket, Key=manifest["key"])
+                client.delete_object(Bucket=settings.bucket, Key=manifest["manifest_key"])
+    return {
+        "changed": bool(deleted_local or deleted_remote),
+        "deleted": deleted_local,
+        "deleted_remote": deleted_remote,
+        "check_mode": check_mode,
+    }
+
+
+# ----------------------------------------------------------------- restore
+
+
+def resolve_source(source, backup_dir, s3=None, download_dir=None):
+    """Archive path for a path, manifest, name, remote key, or None (newest good)."""
+    if not source:
+        newest = last_good_backup(backup_dir)
+        if newest is None:
+            raise BackupError(
+                f"no good backup in {backup_dir}: pass restore_from=PATH_OR_REMOTE_KEY"
+            )
+        return newest["path"]
+    if os.path.isabs(source) or os.path.exists(source):
+        if not os.path.exists(source):
+            raise BackupError(f"restore source {source} does not exist")
+        stem = _stem(source)
+        return os.path.join(os.path.dirname(os.path.abspath(source)), stem + ARCHIVE_SUFFIX)
+    local = os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)
+    if os.path.exists(local):
+        return local
+    if s3:
+        return download_backup(s3, source, download_dir or backup_dir)
+    raise BackupError(
+        f"restore source {source!r} is neither a file nor a backup in {backup_dir} "
+        "(give s3 settings for a remote key)"
+    )
+
+
+def _current_counts(client, counts):
+    current = {}
+    for db_name, colls in counts.items():
+        existing = set(client[db_name].list_collection_names())
+        for coll in colls:
+            current.setdefault(db_name, {})[coll] = (
+                client[db_name][coll].count_documents({}) if coll in existing else None
+            )
+    return current
+
+
+def _restore_native(client, archive):
+    state = {"ns": None}
+    metas = {}
+
+    def start(db_name, coll_name):
+        ns = (db_name, coll_name)
+        if state["ns"] == ns:
+            return
+        state["ns"] = ns
+        if ns in state.setdefault("done", set()):
+            return
+        state["done"].add(ns)
+        db = client[db_name]
+        db.drop_collection(coll_name)
+        options = metas.get(ns, {}).get("options") or {}
+        options = {k: v for k, v in options.items() if k not in ("uuid",)}
+        db.create_collection(coll_name, **options)
+
+    def on_documents(db_name, coll_name, batch):
+        start(db_name, coll_name)
+        client[db_name][coll_name].insert_many(
+            [RawBSONDocument(raw) for raw in batch], ordered=True, bypass_document_validation=True
+        )
+
+    def on_prelude(collections):
+        for meta in collections:
+            metas[(meta["db"], meta["collection"])] = json_util.loads(meta["metadata"] or "{}")
+
+    reader = ArchiveReader(_open_archive(archive), on_documents, 1000, on_prelude)
+    try:
+        reader.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+        raise BackupError(f"archive {archive} became unreadable during restore: {exc}") from exc
+    for meta in reader.collections:
+        ns = (meta["db"], meta["collection"])
+        info = metas.get(ns) or json_util.loads(meta["metadata"] or "{}")
+        if ns not in state.get("done", set()):
+            start(*ns)
+        indexes = []
+        for index in info.get("indexes", []):
+            if index.get("name") == "_id_":
+                continue
+            spec = {k: v for k, v in index.items() if k not in ("v", "ns")}
+            indexes.append(spec)
+        if indexes:
+            client[ns[0]].command("createIndexes", ns[1], indexes=indexes)
+    return reader.counts
+
+
+def restore(
+    uri,
+    source=None,
+    backup_dir="/data/backups",
+    method="auto",
+    container=None,
+    container_uri="mongodb://localhost:27017",
+    tools_dir=None,
+    s3=None,
+    skip_safety_backup=False,
+    safety_label="pre-restore",
+    check_mode=False,
+):
+    """Verify, take a safety backup, restore with --drop semantics, check counts."""
+    archive = resolve_source(source, backup_dir, s3=s3)
+    manifest = verify_backup(archive)
+    counts = manifest_counts(manifest)
+    chosen = _choose_method(method, tools_dir, container, "mongorestore")
+    client = _client(uri)
+    try:
+        _server_version(client)
+        current = _current_counts(client, counts)
+        replaced = [
+            {"namespace": f"{db}.{c}", "current_documents": current[db][c], "backup_documents": n}
+            for db, colls in sorted(counts.items())
+            for c, n in sorted(colls.items())
+        ]
+        result = {
+            "changed": True,
+            "archive": archive,
+            "backup": manifest,
+            "method": chosen,
+            "replaced": replaced,
+            "safety_backup": None,
+            "check_mode": check_mode,
+        }
+        if check_mode:
+            return result
+        if chosen == "mongodump":
+            # mongorestore's own dry run too, when the real tool is here.
+            _run_mongorestore(find_tool("mongorestore", tools_dir), uri, archive, dry_run=True)
+        if not skip_safety_backup:
+            result["safety_backup"] = run_backup(
+                uri,
+                backup_dir,
+                label=safety_label,
+                method=method,
+                container=container,
+                container_uri=container_uri,
+                tools_dir=tools_dir,
+            )
+        t0 = time.monotonic()
+        if chosen == "native":
+            _restore_native(client, archive)
+        elif chosen == "mongodump":
+            _run_mongorestore(find_tool("mongorestore", tools_dir), uri, archive)
+        else:
+            _restore_docker(container, container_uri, archive)
+        result["duration_seconds"] = round(time.monotonic() - t0, 3)
+        after = _current_counts(client, counts)
+        if after != counts:
+            raise BackupError(
+                "restore finished but document counts {} differ from the manifest's {}; "
+                "the safety backup is {}".format(
+                    after, counts, (result["safety_backup"] or {}).get("path")
+                )
+            )
+        result["restored_counts"] = after
+        return result
+    finally:
+        client.close()
+
+
+def _run_mongorestore(path, uri, archive, dry_run=False):
+    cmd = [path, "--uri=" + uri, "--archive=" + archive, "--gzip", "--drop", "--quiet"]
+    if dry_run:
+        cmd.append("--dryRun")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BackupError(
+            f"mongorestore{' --dryRun' if dry_run else ''} failed ({proc.returncode}): "
+            f"{proc.stderr.strip()[-2000:]}"
+        )
+
+
+def _restore_docker(container, container_uri, archive):
+    import tarfile
+
+    _client_unused, cont = _docker_container(container)
+    inside = "/tmp/acs-restore" + ARCHIVE_SUFFIX  # noqa: S108 - path inside the container
+    with tempfile.TemporaryFile() as tar_buf:
+        with tarfile.open(fileobj=tar_buf, mode="w") as tar:
+            tar.add(archive, arcname=os.path.basename(inside))
+        tar_buf.seek(0)
+        if not cont.put_archive("/tmp", tar_buf):  # noqa: S108 - inside the container
+            raise BackupError(f"could not copy the archive into container {container}")
+    try:
+        code, output = cont.exec_run(
+            [
+                "mongorestore",
+                "--uri=" + container_uri,
+                "--archive=" + inside,
+                "--gzip",
+                "--drop",
+                "--quiet",
+            ]
+        )
+        if code != 0:
+            raise BackupError(
+                f"mongorestore in {container} failed ({code}): {output.decode(errors='replace')}"
+            )
+    finally:
+        cont.exec_run(["rm", "-f", inside])
