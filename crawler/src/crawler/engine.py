@@ -1,0 +1,416 @@
+"""One crawl run of one source: frontier, fetch, extract, store, heal."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from pymongo.errors import PyMongoError
+
+from crawler.config import Settings
+from crawler.errors import CrawlError, ErrorCode, classify_exception, looks_blocked
+from crawler.extract import extract, needs_javascript, parse_html
+from crawler.fetch.static import StaticFetcher, backoff_delay
+from crawler.healing import (
+    FALLBACK_SELECTOR, RETRY, SLOW_DOWN, SWITCH_TO_BROWSER, WAIT_FOR_GRID, Diagnosis, HealingEngine,
+)
+from crawler.metrics import Metrics, default_metrics
+from crawler.models import FieldSpec, Source
+from crawler.storage import Spool, Storage, Writer, new_id, now
+from crawler.urls import normalize_url
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=64)
+def _specs(fields_json: str) -> dict[str, FieldSpec]:
+    return {k: FieldSpec.model_validate(v) for k, v in json.loads(fields_json).items()}
+
+
+@lru_cache(maxsize=64)
+def _link_filter(rules_json: str, hosts: tuple[str, ...]):
+    rules = json.loads(rules_json)
+    allow = [re.compile(p) for p in rules.get("allow", [])]
+    deny = [re.compile(p) for p in rules.get("deny", [])]
+
+    def ok(url: str) -> bool:
+        if deny and any(p.search(url) for p in deny):
+            return False
+        if allow:
+            return any(p.search(url) for p in allow)
+        return urlsplit(url).netloc in hosts
+
+    return ok
+
+
+def process_page(text: str, url: str, fields_json: str, preferred: dict[str, str], follow: bool,
+                 rules_json: str, hosts: tuple[str, ...]) -> dict:
+    """CPU part of a page (parse, extract, normalise and filter links).
+    Top-level so it can run in a worker process."""
+    doc = parse_html(text, url)
+    ex = extract(doc, _specs(fields_json), preferred, with_links=follow)
+    links: list[str] = []
+    if follow:
+        ok = _link_filter(rules_json, hosts)
+        seen = set()
+        for href in ex.links:
+            n = normalize_url(href, url)
+            if n and n not in seen and ok(n):
+                seen.add(n)
+                links.append(n)
+    out = {"fields": ex.fields, "used": ex.used, "missing": ex.missing, "links": links,
+           "needs_js": bool(ex.missing) and needs_javascript(ex, text),
+           "blocked": bool(ex.missing) and looks_blocked(text)}
+    return out
+
+
+def content_hash(fields: dict) -> str:
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class Crawler:
+    def __init__(self, source: Source, storage: Storage | None, settings: Settings | None = None, *,
+                 metrics: Metrics | None = None, healing: HealingEngine | None = None, spool: Spool | None = None,
+                 browser_factory=None, parse_workers: int = 0, run_id: str | None = None,
+                 trigger: str = "manual", writer: Writer | None = None):
+        self.source = source
+        self.storage = storage
+        self.settings = settings or Settings()
+        self.metrics = metrics or default_metrics()
+        self.healing = healing or HealingEngine(storage, metrics=self.metrics)
+        self.spool = spool or Spool(self.settings.spool_dir)
+        self.writer = writer or Writer(storage, self.spool, self.settings.batch_size,
+                                       on_storage_error=self._storage_error)
+        self.browser_factory = browser_factory or self._default_browser
+        self.parse_workers = parse_workers
+        self.run_id = run_id or new_id()
+        self.trigger = trigger
+        st = source.state
+        self.mode = st.effective_mode or ("browser" if source.mode == "browser" else "static")
+        self.preferred = dict(st.selectors)
+        self._fields_json = json.dumps({k: v.model_dump(mode="json") for k, v in source.fields.items()},
+                                       sort_keys=True)
+        self._rules_json = source.links.model_dump_json()
+        self._hosts = tuple(sorted({urlsplit(str(u)).netloc for u in source.start_urls}))
+        self.stats = {"pages_ok": 0, "pages_failed": 0, "pages_incomplete": 0, "errors_by_code": {},
+                      "healed": 0, "heal_failed": 0, "robots_denied": 0}
+        self._browser = None
+        self._browser_cm = None
+        self._browser_lock = asyncio.Lock()
+        self._seen: set[str] = set()
+        self._healed_fields: set[str] = set()
+        self._state_changes: dict = {}
+        self._storage_session_open = False
+        self._flush_lock = asyncio.Lock()
+
+    # --- helpers ---------------------------------------------------------------
+    def _default_browser(self, wait_selectors: list[str]):
+        s = self.settings
+        pol = self.source.politeness
+        if s.browser_engine == "playwright":
+            from crawler.fetch.browser import PlaywrightFetcher
+            return PlaywrightFetcher(s.chromium_path, max_sessions=pol.concurrency_per_domain,
+                                     pages_per_session=s.browser_pages_per_session,
+                                     page_timeout=pol.timeout_seconds, wait_selectors=wait_selectors)
+        from crawler.fetch.browser import SeleniumFetcher
+        return SeleniumFetcher(s.selenium_hub_url, max_sessions=pol.concurrency_per_domain,
+                               pages_per_session=s.browser_pages_per_session, page_timeout=pol.timeout_seconds,
+                               wait_selectors=wait_selectors)
+
+    def _wait_selectors(self) -> list[str]:
+        return [spec.selector for spec in self.source.fields.values() if spec.type == "css" and spec.required]
+
+    async def browser(self):
+        async with self._browser_lock:
+            if self._browser is None:
+                self._browser_cm = self.browser_factory(self._wait_selectors())
+                self._browser = await self._browser_cm.__aenter__()
+            return self._browser
+
+    def _storage_error(self, exc, n):
+        self._count_error(ErrorCode.STORAGE)
+        if not self._storage_session_open:
+            # one healing session per outage: spool now, replay when MongoDB answers
+            self._storage_session_open = True
+            self._spool_session = self.healing.start(
+                Diagnosis(ErrorCode.STORAGE, self.source.name, f"E009|{self.source.name}", message=str(exc)),
+                "spool_and_replay", self.run_id)
+
+    def _count_error(self, code: ErrorCode):
+        self.stats["errors_by_code"][str(code)] = self.stats["errors_by_code"].get(str(code), 0) + 1
+        self.metrics.errors.labels(str(code)).inc()
+
+    def _error(self, err: CrawlError, mode: str):
+        self._count_error(err.code)
+        self.writer.add_doc("error_logs", {
+            "ts": now(), "source": self.source.name, "run_id": self.run_id, "url": err.url, "code": str(err.code),
+            "message": err.message, "status": err.status, "mode": mode})
+
+    def _persist_state(self, **changes):
+        self._state_changes.update(changes)
+        if self.storage is None:
+            return
+        try:
+            self.storage.db.sources.update_one(
+                {"_id": self.source.name}, {"$set": {f"state.{k}": v for k, v in changes.items()}})
+        except PyMongoError as exc:
+            log.warning("cannot persist source state %s: %s", changes, exc)
+
+    async def _flush(self):
+        async with self._flush_lock:
+            await asyncio.to_thread(self.writer.flush)
+        if self._storage_session_open and not self.spool.files():
+            self._storage_session_open = False
+            self.healing.finish(self._spool_session, True, {"replayed": self.writer.stats["replayed"]})
+
+    # --- fetching with healing -------------------------------------------------
+    async def _fetch(self, url: str, mode: str, retries: int | None = None):
+        if mode == "browser":
+            return await (await self.browser()).fetch(url)
+        return await self.static.fetch(url, retries)
+
+    async def _fetch_healing(self, url: str, mode: str):
+        try:
+            return await self._fetch(url, mode)
+        except CrawlError as err:
+            err.url = err.url or url
+            self._error(err, mode)
+            remedy = {ErrorCode.CONNECTION: RETRY, ErrorCode.TIMEOUT: RETRY, ErrorCode.SERVER_ERROR: RETRY,
+                      ErrorCode.BLOCKED: SLOW_DOWN, ErrorCode.RATE_LIMITED: SLOW_DOWN,
+                      ErrorCode.BROWSER: WAIT_FOR_GRID}.get(err.code)
+            if remedy is None:
+                raise
+            diag = Diagnosis(err.code, self.source.name, f"{err.code}|{self.source.name}|{urlsplit(url).netloc}",
+                             url=url, message=err.message, details={"status": err.status})
+            plan = self.healing.plan(diag)
+            remedy = plan[0] if plan else remedy
+            session = self.healing.start(diag, remedy, self.run_id)
+            try:
+                if remedy == SLOW_DOWN:
+                    gate = self.static.gate(urlsplit(url).netloc)
+                    new_delay = min(60.0, max(1.0, gate.delay * 2, err.retry_after or 0))
+                    gate.slow_down(new_delay)
+                    factor = min(64.0, self.source.state.delay_factor * 2)
+                    self.source.state.delay_factor = factor
+                    self._persist_state(delay_factor=factor)
+                    await asyncio.sleep(min(new_delay, 60.0))
+                elif remedy == WAIT_FOR_GRID and mode == "browser":
+                    br = await self.browser()
+                    if hasattr(br, "grid"):
+                        await asyncio.to_thread(br.grid.wait_for_capacity, 1, 60.0)
+                else:
+                    await asyncio.sleep(backoff_delay(self.source.politeness.max_retries + 1))
+                page = await self._fetch(url, mode, retries=0)
+            except CrawlError as err2:
+                self.healing.finish(session, False, {"code": str(err2.code), "message": err2.message})
+                self.stats["heal_failed"] += 1
+                err2.url = err2.url or url
+                raise err2 from err
+            self.healing.finish(session, True, {"status": page.status})
+            self.stats["healed"] += 1
+            return page
+
+    async def _process(self, text: str, url: str, follow: bool) -> dict:
+        args = (text, url, self._fields_json, dict(self.preferred), follow, self._rules_json, self._hosts)
+        if self._pool is not None:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, process_page, *args)
+        return process_page(*args)
+
+    # --- one page --------------------------------------------------------------
+    async def _page(self, url: str, depth: int, queue: asyncio.Queue):
+        mode = self.mode
+        follow = depth < self.source.links.max_depth
+        try:
+            if self.source.politeness.obey_robots and not await self.static.allowed(url):
+                self.stats["robots_denied"] += 1
+                return
+            page = await self._fetch_healing(url, mode)
+            res = await self._process(page.text, page.final_url or url, follow)
+            if res["missing"] and res["blocked"]:
+                err = CrawlError(ErrorCode.BLOCKED, "bot-check page instead of content", url=url, status=page.status)
+                self._error(err, page.mode)
+                self.stats["pages_failed"] += 1
+                self.metrics.pages.labels(page.mode, "blocked").inc()
+                return
+            if res["missing"]:
+                page, res = await self._heal_selectors(url, page, res, follow)
+            else:
+                self._note_fallbacks(url, res)
+            status = "ok" if not res["missing"] else "incomplete"
+            self.metrics.pages.labels(page.mode, status).inc()
+            self.stats["pages_ok" if status == "ok" else "pages_incomplete"] += 1
+            fields = res["fields"]
+            self.writer.add_result({
+                "source": self.source.name, "url": url, "fields": fields, "content_hash": content_hash(fields),
+                "status": status, "fetched_at": now(), "mode": page.mode, "run_id": self.run_id})
+            if len(self.writer._results) >= self.writer.batch_size:
+                await self._flush()
+            robots = self.source.politeness.obey_robots
+            for link in res["links"]:
+                if link in self._seen:
+                    continue
+                if robots and not await self.static.allowed(link):
+                    self.stats["robots_denied"] += 1
+                    continue
+                self._enqueue(link, depth + 1, queue)
+        except CrawlError as err:
+            self.stats["pages_failed"] += 1
+            self.metrics.pages.labels(mode, "error").inc()
+            if err.code in (ErrorCode.PARSE,):
+                self._error(err, mode)
+        except Exception as exc:  # keep crawling; classify and record
+            code = classify_exception(exc)
+            log.exception("unexpected failure on %s", url)
+            self.stats["pages_failed"] += 1
+            self._error(CrawlError(code, f"{type(exc).__name__}: {exc}", url=url), mode)
+
+    def _note_fallbacks(self, url: str, res: dict):
+        for name, used in res["used"].items():
+            spec = self.source.fields[name]
+            if used != spec.selector and self.preferred.get(name) != used and name not in self._healed_fields:
+                self._healed_fields.add(name)
+                self.preferred[name] = used
+                diag = Diagnosis(ErrorCode.SELECTOR_ROT, self.source.name,
+                                 f"E006|{self.source.name}|{name}|{spec.selector}", url=url,
+                                 message=f"primary selector {spec.selector!r} matched nothing",
+                                 details={"field": name})
+                self.healing.record(diag, FALLBACK_SELECTOR, True, self.run_id, {"selector": used},
+                                    remember_value={"field": name, "selector": used})
+                self.stats["healed"] += 1
+                self._persist_state(selectors=dict(self.preferred))
+
+    async def _heal_selectors(self, url: str, page, res: dict, follow: bool):
+        """E006: fallbacks were already tried by extract(); next is the browser
+        when the page evidently needs JavaScript (auto mode, or any static
+        source whose markup is rendered client-side)."""
+        missing = ", ".join(res["missing"])
+        diag = Diagnosis(ErrorCode.SELECTOR_ROT, self.source.name, f"E006|{self.source.name}|mode", url=url,
+                         message=f"required field(s) empty: {missing}", details={"fields": res["missing"]})
+        if page.mode == "static" and res["needs_js"] and self.source.mode in ("auto", "static"):
+            session = self.healing.start(diag, SWITCH_TO_BROWSER, self.run_id)
+            try:
+                bpage = await self._fetch(url, "browser")
+                bres = await self._process(bpage.text, bpage.final_url or url, follow)
+            except CrawlError as err:
+                self._error(err, "browser")
+                self.healing.finish(session, False, {"code": str(err.code), "message": err.message})
+                self.stats["heal_failed"] += 1
+            else:
+                if not bres["missing"]:
+                    self.healing.finish(session, True, {"mode": "browser"}, remember_value={"mode": "browser"})
+                    self.stats["healed"] += 1
+                    if self.mode != "browser":
+                        self.mode = "browser"
+                        self.source.state.effective_mode = "browser"
+                        self._persist_state(effective_mode="browser")
+                    self._note_fallbacks(url, bres)
+                    return bpage, bres
+                self.healing.finish(session, False, {"missing": bres["missing"]})
+                self.stats["heal_failed"] += 1
+                page, res = bpage, bres
+        self._error(CrawlError(ErrorCode.SELECTOR_ROT, f"required field(s) empty: {missing}", url=url,
+                               status=page.status), page.mode)
+        for name in res["missing"]:
+            spec = self.source.fields[name]
+            if spec.fallbacks:
+                self.healing.remember(f"E006|{self.source.name}|{name}|{spec.selector}", FALLBACK_SELECTOR, False)
+        return page, res
+
+    def _enqueue(self, url: str, depth: int, queue: asyncio.Queue):
+        if url in self._seen or len(self._seen) >= self.source.links.max_pages:
+            return
+        self._seen.add(url)
+        queue.put_nowait((url, depth))
+
+    # --- the run ---------------------------------------------------------------
+    async def run(self) -> dict:
+        t0 = time.perf_counter()
+        started = now()
+        pol = self.source.politeness
+        delay = pol.delay_seconds * max(1.0, self.source.state.delay_factor)
+        # remember-first: selectors that healed this source before
+        for case in self._known_selector_cases():
+            self.preferred.setdefault(case["field"], case["selector"])
+        run_doc = {"_id": self.run_id, "source": self.source.name, "started_at": started, "status": "running",
+                   "trigger": self.trigger, "mode": self.mode}
+        if self.storage is not None:
+            try:
+                self.storage.ensure_indexes()
+                self.storage.db.crawl_runs.replace_one({"_id": self.run_id}, run_doc, upsert=True)
+            except PyMongoError as exc:
+                log.warning("MongoDB unavailable at run start (%s); results will be spooled", exc)
+        queue: asyncio.Queue = asyncio.Queue()
+        for u in self.source.start_urls:
+            n = normalize_url(str(u))
+            if n:
+                self._enqueue(n, 0, queue)
+        concurrency = pol.concurrency_per_domain
+        if self.source.state.concurrency_cap:
+            concurrency = min(concurrency, self.source.state.concurrency_cap)
+        workers_n = max(1, concurrency * len(self._hosts))
+        self._pool = ProcessPoolExecutor(self.parse_workers) if self.parse_workers > 0 else None
+        try:
+            async with StaticFetcher(concurrency_per_domain=concurrency, delay=delay, timeout=pol.timeout_seconds,
+                                     max_retries=pol.max_retries, user_agent=pol.user_agent,
+                                     obey_robots=pol.obey_robots) as static:
+                self.static = static
+
+                async def worker():
+                    while True:
+                        url, depth = await queue.get()
+                        try:
+                            await self._page(url, depth, queue)
+                        finally:
+                            queue.task_done()
+
+                tasks = [asyncio.create_task(worker()) for _ in range(workers_n)]
+                await queue.join()
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
+            if self._browser_cm is not None:
+                await self._browser_cm.__aexit__(None, None, None)
+        if not self.stats["errors_by_code"].get("E003") and not self.stats["errors_by_code"].get("E004") \
+                and self.source.state.delay_factor > 1:
+            self._persist_state(delay_factor=max(1.0, self.source.state.delay_factor / 2))
+        duration = time.perf_counter() - t0
+        self.metrics.duration.labels(self.source.name).observe(duration)
+        total = self.stats["pages_ok"] + self.stats["pages_failed"] + self.stats["pages_incomplete"]
+        status = "ok" if not self.stats["pages_failed"] and not self.stats["pages_incomplete"] else (
+            "failed" if total and self.stats["pages_ok"] == 0 else "partial")
+        for doc in self.healing.pending:
+            self.writer.add_doc("healing_sessions", doc)
+        self.healing.pending.clear()
+        run_doc.update({"finished_at": now(), "duration_seconds": round(duration, 3), "status": status,
+                        "mode": self.mode, "pages_total": total, **self.stats, "storage": dict(self.writer.stats)})
+        self.writer.add_doc("crawl_runs", run_doc)
+        await self._flush()
+        run_doc["storage"] = dict(self.writer.stats)
+        run_doc["spool_records"] = self.spool.size()
+        self.metrics.spool.set(run_doc["spool_records"])
+        return run_doc
+
+    def _known_selector_cases(self) -> list[dict]:
+        if self.storage is None:
+            return []
+        out = []
+        for name, spec in self.source.fields.items():
+            for case in self.healing.known_remedies(f"E006|{self.source.name}|{name}|{spec.selector}"):
+                value = case.get("value") or {}
+                if case.get("remedy") == FALLBACK_SELECTOR and value.get("selector"):
+                    out.append({"field": name, "selector": value["selector"]})
+        return out
+
+
+def crawl_source(source: Source, storage: Storage | None, settings: Settings | None = None, **kw) -> dict:
+    return asyncio.run(Crawler(source, storage, settings, **kw).run())

@@ -1,0 +1,95 @@
+"""Stable error codes. The table in docs/error-codes.md mirrors ERROR_CODES."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    CONNECTION = "E001"
+    TIMEOUT = "E002"
+    BLOCKED = "E003"
+    RATE_LIMITED = "E004"
+    SERVER_ERROR = "E005"
+    SELECTOR_ROT = "E006"
+    PARSE = "E007"
+    BROWSER = "E008"
+    STORAGE = "E009"
+    UNKNOWN = "E010"
+
+
+ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
+    ErrorCode.CONNECTION: ("DNS or connection failure", "retry with backoff"),
+    ErrorCode.TIMEOUT: ("request or page load timed out", "retry with backoff"),
+    ErrorCode.BLOCKED: ("HTTP 401/403 or a bot-check page", "slow down and back off"),
+    ErrorCode.RATE_LIMITED: ("HTTP 429", "honour Retry-After, slow down"),
+    ErrorCode.SERVER_ERROR: ("HTTP 5xx", "retry with backoff"),
+    ErrorCode.SELECTOR_ROT: (
+        "page loaded but a required field is empty / selector matched nothing",
+        "fallback selectors, static->browser switch, remember what worked",
+    ),
+    ErrorCode.PARSE: ("body could not be decoded or parsed", "none (recorded)"),
+    ErrorCode.BROWSER: ("browser or Selenium Grid session failure", "wait for Grid capacity, retry"),
+    ErrorCode.STORAGE: ("MongoDB failure", "spool to a local file, replay later"),
+    ErrorCode.UNKNOWN: ("anything else", "none (recorded)"),
+}
+
+# Phrases of common bot-check / challenge pages. A 200 page carrying one of
+# these is "blocked", not "selector rot": the selectors are fine, we are not.
+_BOT_CHECK = re.compile(
+    r"(captcha|are you a robot|are you human|verify you are human|access denied"
+    r"|cf-challenge|challenge-platform|unusual traffic|bot detection)",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class CrawlError(Exception):
+    code: ErrorCode
+    message: str
+    url: str | None = None
+    status: int | None = None
+    retry_after: float | None = None
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return f"{self.code} {self.message}"
+
+
+def classify_status(status: int) -> ErrorCode | None:
+    if status in (401, 403):
+        return ErrorCode.BLOCKED
+    if status == 429:
+        return ErrorCode.RATE_LIMITED
+    if 500 <= status <= 599:
+        return ErrorCode.SERVER_ERROR
+    if status >= 400:
+        return ErrorCode.UNKNOWN
+    return None
+
+
+def looks_blocked(html: str) -> bool:
+    # Only the start of the page: challenge pages are short and say so early.
+    return bool(_BOT_CHECK.search(html[:20000]))
+
+
+def classify_exception(exc: BaseException) -> ErrorCode:
+    if isinstance(exc, CrawlError):
+        return exc.code
+    name = type(exc).__module__ + "." + type(exc).__name__
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in type(exc).__name__:
+        return ErrorCode.TIMEOUT
+    if name.startswith("pymongo.") or name.startswith("bson."):
+        return ErrorCode.STORAGE
+    if name.startswith("selenium.") or name.startswith("playwright."):
+        return ErrorCode.BROWSER
+    if isinstance(exc, (UnicodeError, ValueError)) and "lxml" in name or isinstance(exc, UnicodeError):
+        return ErrorCode.PARSE
+    if name.startswith("lxml."):
+        return ErrorCode.PARSE
+    if isinstance(exc, (ConnectionError, socket.gaierror, OSError)) or name.startswith("aiohttp.client_exceptions.Client"):
+        return ErrorCode.CONNECTION
+    return ErrorCode.UNKNOWN

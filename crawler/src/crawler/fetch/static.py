@@ -1,0 +1,196 @@
+"""Async HTTP fetcher: pooled connections, per-domain concurrency and delay,
+robots.txt (with Crawl-delay), timeouts, exponential backoff with jitter and
+Retry-After on 429/503."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+import urllib.robotparser
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from crawler.errors import CrawlError, ErrorCode, classify_exception, classify_status
+from crawler.fetch import Page
+
+RETRYABLE = {ErrorCode.CONNECTION, ErrorCode.TIMEOUT, ErrorCode.SERVER_ERROR, ErrorCode.RATE_LIMITED}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
+    """Exponential backoff with jitter (between half and the full step)."""
+    step = min(cap, base * (2 ** attempt))
+    return random.uniform(step / 2, step)
+
+
+class DomainGate:
+    """At most `concurrency` requests in flight per host, and at least
+    `delay` seconds between the starts of two requests to it."""
+
+    def __init__(self, concurrency: int, delay: float):
+        self.sem = asyncio.Semaphore(concurrency)
+        self.delay = delay
+        self._lock = asyncio.Lock()
+        self._next = 0.0
+
+    async def __aenter__(self):
+        await self.sem.acquire()
+        if self.delay > 0:
+            async with self._lock:
+                wait = self._next - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                self._next = time.monotonic() + self.delay
+        return self
+
+    async def __aexit__(self, *exc):
+        self.sem.release()
+
+    def slow_down(self, delay: float) -> None:
+        self.delay = max(self.delay, delay)
+        self._next = max(self._next, time.monotonic() + delay)
+
+
+class StaticFetcher:
+    def __init__(self, *, concurrency_per_domain: int = 2, delay: float = 0.0, timeout: float = 30.0,
+                 max_retries: int = 3, user_agent: str = "acs-crawler/0.1", obey_robots: bool = True,
+                 max_retry_after: float = 120.0, backoff_base: float = 0.5, total_connections: int = 100):
+        self.concurrency = concurrency_per_domain
+        self.delay = delay
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.user_agent = user_agent
+        self.obey_robots = obey_robots
+        self.max_retry_after = max_retry_after
+        self.backoff_base = backoff_base
+        self.total_connections = total_connections
+        self._gates: dict[str, DomainGate] = {}
+        self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
+        self._robots_lock = asyncio.Lock()
+        self.session: aiohttp.ClientSession | None = None
+        self.retries = 0
+
+    async def __aenter__(self):
+        connector = aiohttp.TCPConnector(limit=self.total_connections, limit_per_host=self.concurrency,
+                                         ttl_dns_cache=300)
+        self.session = aiohttp.ClientSession(
+            connector=connector, headers={"User-Agent": self.user_agent},
+            timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=min(10, self.timeout)))
+        return self
+
+    async def __aexit__(self, *exc):
+        if self.session:
+            await self.session.close()
+
+    def gate(self, host: str) -> DomainGate:
+        if host not in self._gates:
+            delay = self.delay
+            rp = self._robots.get(host)
+            if rp is not None:
+                cd = rp.crawl_delay(self.user_agent)
+                if cd:
+                    delay = max(delay, float(cd))
+            self._gates[host] = DomainGate(self.concurrency, delay)
+        return self._gates[host]
+
+    async def robots(self, url: str) -> urllib.robotparser.RobotFileParser | None:
+        parts = urlsplit(url)
+        host = parts.netloc
+        if host in self._robots:
+            return self._robots[host]
+        async with self._robots_lock:
+            if host in self._robots:
+                return self._robots[host]
+            rp: urllib.robotparser.RobotFileParser | None = None
+            try:
+                async with self.session.get(f"{parts.scheme}://{host}/robots.txt",
+                                            timeout=aiohttp.ClientTimeout(total=min(10, self.timeout))) as resp:
+                    if resp.status == 200:
+                        rp = urllib.robotparser.RobotFileParser()
+                        rp.parse((await resp.text(errors="replace")).splitlines())
+                    elif resp.status in (401, 403):
+                        # RFC 9309: unreachable-as-forbidden is the cautious reading
+                        rp = urllib.robotparser.RobotFileParser()
+                        rp.disallow_all = True
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                rp = None  # no robots.txt reachable: allowed
+            self._robots[host] = rp
+            if host in self._gates and rp is not None and rp.crawl_delay(self.user_agent):
+                self._gates[host].slow_down(float(rp.crawl_delay(self.user_agent)))
+            return rp
+
+    async def allowed(self, url: str) -> bool:
+        if not self.obey_robots:
+            return True
+        rp = await self.robots(url)
+        return rp is None or rp.can_fetch(self.user_agent, url)
+
+    async def fetch(self, url: str, retries: int | None = None) -> Page:
+        max_retries = self.max_retries if retries is None else retries
+        host = urlsplit(url).netloc
+        if self.obey_robots:
+            await self.robots(url)
+        gate = self.gate(host)
+        attempt = 0
+        while True:
+            try:
+                return await self._fetch_once(url, gate)
+            except CrawlError as err:
+                if err.code not in RETRYABLE or attempt >= max_retries:
+                    raise
+                wait = backoff_delay(attempt, self.backoff_base)
+                if err.retry_after is not None:
+                    if err.retry_after > self.max_retry_after:
+                        raise
+                    wait = max(wait, err.retry_after)
+                    gate.slow_down(err.retry_after)
+                attempt += 1
+                self.retries += 1
+                await asyncio.sleep(wait)
+
+    async def _fetch_once(self, url: str, gate: DomainGate) -> Page:
+        t0 = time.perf_counter()
+        async with gate:
+            try:
+                async with self.session.get(url, allow_redirects=True) as resp:
+                    status = resp.status
+                    code = classify_status(status)
+                    if code is not None:
+                        retry_after = None
+                        if status in (429, 503):
+                            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                        raise CrawlError(code, f"HTTP {status}", url=url, status=status, retry_after=retry_after)
+                    raw = await resp.read()
+                    try:
+                        text = raw.decode(resp.get_encoding())
+                    except (UnicodeDecodeError, LookupError, RuntimeError):
+                        try:
+                            text = raw.decode("utf-8")
+                        except UnicodeDecodeError as exc:
+                            raise CrawlError(ErrorCode.PARSE, f"cannot decode body: {exc}", url=url,
+                                             status=status) from exc
+                    return Page(url=url, final_url=str(resp.url), status=status, text=text, mode="static",
+                                elapsed=time.perf_counter() - t0,
+                                headers={"content-type": resp.headers.get("Content-Type", "")})
+            except CrawlError:
+                raise
+            except Exception as exc:  # network layer: classify, keep the message
+                raise CrawlError(classify_exception(exc), f"{type(exc).__name__}: {exc}", url=url) from exc

@@ -1,0 +1,230 @@
+"""MongoDB storage (pymongo) with batched writes and a durable local spool.
+
+Every write here is idempotent (upsert by natural key or by a client-made
+_id), so replaying the spool after an outage never duplicates anything."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bson import json_util
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
+from pymongo.errors import PyMongoError
+
+log = logging.getLogger(__name__)
+
+COLLECTIONS = ("sources", "crawl_results", "crawl_runs", "error_logs", "healing_sessions", "wellknown_cases")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Storage:
+    def __init__(self, uri: str, db: str = "crawler", timeout_ms: int = 3000):
+        self.client = MongoClient(
+            uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms * 5, 10000), tz_aware=True,
+        )
+        self.db = self.client[db]
+        self._indexed = False
+
+    def __getattr__(self, name: str):
+        if name in COLLECTIONS:
+            return self.db[name]
+        raise AttributeError(name)
+
+    def ping(self) -> float:
+        t0 = time.perf_counter()
+        self.client.admin.command("ping")
+        return time.perf_counter() - t0
+
+    def ensure_indexes(self) -> None:
+        """Idempotent: create_index is a no-op when the index exists."""
+        if self._indexed:
+            return
+        db = self.db
+        db.crawl_results.create_index([("source", ASCENDING), ("url", ASCENDING)], unique=True, name="source_url")
+        db.crawl_results.create_index([("source", ASCENDING), ("fetched_at", DESCENDING)], name="source_fetched")
+        db.crawl_runs.create_index([("source", ASCENDING), ("started_at", DESCENDING)], name="source_started")
+        db.error_logs.create_index([("ts", DESCENDING)], name="ts")
+        db.error_logs.create_index([("source", ASCENDING), ("ts", DESCENDING)], name="source_ts")
+        db.error_logs.create_index([("code", ASCENDING), ("ts", DESCENDING)], name="code_ts")
+        db.healing_sessions.create_index([("source", ASCENDING), ("started_at", DESCENDING)], name="source_started")
+        db.healing_sessions.create_index([("status", ASCENDING)], name="status")
+        db.wellknown_cases.create_index([("pattern", ASCENDING)], unique=True, name="pattern")
+        self._indexed = True
+
+    # --- writes (raise PyMongoError; callers spool) -------------------------
+    def write_results(self, results: list[dict]) -> dict:
+        """Upsert by (source, url). A new version only when content_hash changes."""
+        stats = {"new": 0, "changed": 0, "unchanged": 0}
+        by_source: dict[str, list[dict]] = {}
+        for r in results:
+            by_source.setdefault(r["source"], []).append(r)
+        for source, items in by_source.items():
+            # last write wins inside one batch
+            latest = {r["url"]: r for r in items}
+            existing = {
+                d["url"]: d.get("content_hash")
+                for d in self.db.crawl_results.find(
+                    {"source": source, "url": {"$in": list(latest)}}, {"url": 1, "content_hash": 1})
+            }
+            ops = []
+            for url, r in latest.items():
+                base = {"status": r.get("status"), "fetched_at": r["fetched_at"], "mode": r.get("mode"),
+                        "run_id": r.get("run_id")}
+                if url not in existing:
+                    stats["new"] += 1
+                    ops.append(UpdateOne(
+                        {"source": source, "url": url},
+                        {"$set": {**base, "content_hash": r["content_hash"], "fields": r["fields"],
+                                  "changed_at": r["fetched_at"]},
+                         "$setOnInsert": {"first_seen": r["fetched_at"], "version": 1}},
+                        upsert=True))
+                elif existing[url] != r["content_hash"]:
+                    stats["changed"] += 1
+                    ops.append(UpdateOne(
+                        {"source": source, "url": url, "content_hash": existing[url]},
+                        {"$set": {**base, "content_hash": r["content_hash"], "fields": r["fields"],
+                                  "changed_at": r["fetched_at"]},
+                         "$inc": {"version": 1}}))
+                else:
+                    stats["unchanged"] += 1
+                    ops.append(UpdateOne({"source": source, "url": url}, {"$set": base}))
+            if ops:
+                self.db.crawl_results.bulk_write(ops, ordered=False)
+        return stats
+
+    def write_docs(self, collection: str, docs: list[dict]) -> None:
+        """Insert-or-replace by _id, so a replayed document lands once."""
+        if docs:
+            self.db[collection].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs],
+                                           ordered=False)
+
+
+class Spool:
+    """Append-only JSON-lines files, fsynced, one per process. Replay claims a
+    file by renaming it, writes its records idempotently, then deletes it."""
+
+    def __init__(self, directory: Path):
+        self.dir = Path(directory)
+
+    def _ensure(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def append(self, kind: str, docs: Iterable[dict]) -> int:
+        self._ensure()
+        path = self.dir / f"spool-{os.getpid()}.jsonl"
+        n = 0
+        with open(path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            for d in docs:
+                fh.write(json_util.dumps({"kind": kind, "doc": d}) + "\n")
+                n += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        return n
+
+    def files(self) -> list[Path]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.iterdir() if p.suffix in (".jsonl", ".replaying"))
+
+    def size(self) -> int:
+        """Number of spooled records waiting for MongoDB."""
+        total = 0
+        for p in self.files():
+            try:
+                with open(p, "rb") as fh:
+                    total += sum(1 for _ in fh)
+            except FileNotFoundError:
+                continue
+        return total
+
+    def replay(self, storage: Storage) -> int:
+        """Write every spooled record to MongoDB. Raises PyMongoError (and keeps
+        the file) when MongoDB is still away."""
+        done = 0
+        for path in self.files():
+            claimed = path if path.suffix == ".replaying" else path.with_suffix(f".{os.getpid()}.replaying")
+            if path != claimed:
+                try:
+                    # take the writer's lock so we never rename a half-written batch
+                    with open(path, encoding="utf-8") as fh:
+                        fcntl.flock(fh, fcntl.LOCK_EX)
+                        os.rename(path, claimed)
+                except FileNotFoundError:
+                    continue
+            with open(claimed, encoding="utf-8") as fh:
+                records = [json_util.loads(line) for line in fh if line.strip()]
+            results = [r["doc"] for r in records if r["kind"] == "result"]
+            others: dict[str, list[dict]] = {}
+            for r in records:
+                if r["kind"] != "result":
+                    others.setdefault(r["kind"], []).append(r["doc"])
+            for i in range(0, len(results), 500):
+                storage.write_results(results[i:i + 500])
+            for coll, docs in others.items():
+                storage.write_docs(coll, docs)
+            claimed.unlink()
+            done += len(records)
+        return done
+
+
+class Writer:
+    """Batches results and log documents; on MongoDB failure spools them and
+    replays the spool as soon as a later write succeeds."""
+
+    def __init__(self, storage: Storage, spool: Spool, batch_size: int = 200, on_storage_error=None):
+        self.storage = storage
+        self.spool = spool
+        self.batch_size = batch_size
+        self.on_storage_error = on_storage_error
+        self._results: list[dict] = []
+        self._docs: dict[str, list[dict]] = {}
+        self.stats = {"new": 0, "changed": 0, "unchanged": 0, "spooled": 0, "replayed": 0}
+        self.storage_failures = 0
+
+    def add_result(self, doc: dict) -> None:
+        self._results.append(doc)
+        if len(self._results) >= self.batch_size:
+            self.flush()
+
+    def add_doc(self, collection: str, doc: dict) -> None:
+        doc.setdefault("_id", new_id())
+        self._docs.setdefault(collection, []).append(doc)
+
+    def flush(self) -> bool:
+        results, self._results = self._results, []
+        docs, self._docs = self._docs, {}
+        try:
+            if self.spool.files():
+                self.stats["replayed"] += self.spool.replay(self.storage)
+            if results:
+                for k, v in self.storage.write_results(results).items():
+                    self.stats[k] += v
+            for coll, items in docs.items():
+                self.storage.write_docs(coll, items)
+            return True
+        except PyMongoError as exc:
+            self.storage_failures += 1
+            n = self.spool.append("result", results)
+            for coll, items in docs.items():
+                n += self.spool.append(coll, items)
+            self.stats["spooled"] += n
+            log.warning("E009 MongoDB write failed, spooled %d records: %s", n, exc)
+            if self.on_storage_error:
+                self.on_storage_error(exc, n)
+            return False

@@ -1,0 +1,43 @@
+"""URL normalisation for de-duplication."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TRACKING = re.compile(r"^(utm_[a-z]+|gclid|fbclid|mc_eid|mc_cid)$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=200_000)
+def normalize_url(url: str, base: str | None = None) -> str | None:
+    """Absolute, lower-case scheme/host, no default port, no fragment, sorted
+    query without tracking parameters, resolved dot segments. None for
+    non-http(s) links (mailto:, javascript:, ...)."""
+    url = url.strip()
+    if base:
+        url = urljoin(base, url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    host = parts.hostname.lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = quote(unquote(parts.path), safe="/%:@!$&'()*+,;=-._~") or "/"
+    query = ""
+    if parts.query:
+        pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+        query = urlencode(sorted(pairs))
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).netloc
