@@ -36,6 +36,10 @@ Public functions (everything else is internal):
     drop semantics, then checks the counts against the manifest.
     ``check_mode`` reports what would be replaced.
 
+``import_archive(source, backup_dir, label="imported") -> dict``
+    Adopt an archive made by plain ``mongodump --archive --gzip``: read it to
+    the end, copy it into backup_dir and write its manifest.
+
 ``apply_retention(backup_dir, keep_last=None, max_age_days=None, s3=None,
 check_mode=False) -> dict``
     Delete backups that are neither among the newest ``keep_last`` nor
@@ -1013,7 +1017,8 @@ def run_backup(
         if counts is None:
             # Counts come from the archive itself: proves it reads to the end.
             counts = read_archive(partial).counts
-        finished = utcnow()
+        # Measured from the start so a fixed "now" (tests, replays) stays consistent.
+        finished = started + _dt.timedelta(seconds=time.monotonic() - t0)
         os.replace(partial, archive)
     except BaseException:
         if os.path.exists(partial):
@@ -1056,6 +1061,59 @@ def run_backup(
     if keep_last or max_age_days:
         result["retention"] = apply_retention(backup_dir, keep_last, max_age_days, s3=s3)
     return result
+
+
+def import_archive(source, backup_dir, label="imported", check_mode=False):
+    """Adopt an archive made elsewhere (plain ``mongodump --archive --gzip``).
+
+    Reads it to the end first (structure, CRCs), then copies it into
+    backup_dir under the usual name with a manifest built from its contents,
+    so it restores like any other backup. A foreign file never becomes
+    restorable without this explicit step.
+    """
+    validate_label(label)
+    if not os.path.isfile(source):
+        raise BackupError(f"import_from={source!r} is not a file")
+    reader = read_archive(source)
+    started = _dt.datetime.fromtimestamp(os.path.getmtime(source), _dt.UTC)
+    name = backup_name(started, label)
+    archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
+    if check_mode:
+        return {"changed": True, "check_mode": True, "name": name, "path": archive}
+    os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+    if os.path.exists(manifest_path_for(archive)):
+        raise BackupError(f"backup {name} already exists in {backup_dir}")
+    partial = archive + ".partial"
+    with open(source, "rb") as src, open(partial, "wb") as dst:
+        hashing = _HashingWriter(dst)
+        shutil.copyfileobj(src, hashing, _CHUNK)
+    os.replace(partial, archive)
+    header = reader.header or {}
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "label": label,
+        "archive": os.path.basename(archive),
+        "archive_format": "mongodump-archive/0.1+gzip",
+        "size": hashing.size,
+        "sha256": hashing.sha256.hexdigest(),
+        "started_at": _iso(started),
+        "finished_at": _iso(started),
+        "duration_seconds": 0.0,
+        "host": socket.gethostname(),
+        "method": "import",
+        "imported_from": os.path.abspath(source),
+        "tool": {"name": "mongodump", "version": header.get("tool_version", "unknown")},
+        "engine": {"name": "acs_backup", "version": ENGINE_VERSION},
+        "server": {"version": header.get("server_version", "unknown")},
+        "databases": _describe(reader.counts),
+        "totals": _totals(reader.counts),
+        "remote": None,
+    }
+    mpath = manifest_path_for(archive)
+    _write_json_atomic(mpath, manifest)
+    manifest.update(path=archive, manifest_path=mpath, good=True, changed=True)
+    return manifest
 
 
 # --------------------------------------------------------------- retention
