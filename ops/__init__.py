@@ -1,0 +1,1 @@
+"""Runs the operations playbooks through ansible-runner (used by CI and on-call)."""
