@@ -1,0 +1,313 @@
+#!/usr/bin/python
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mongodb_backup
+short_description: Back up MongoDB to a verified, manifest-described archive
+version_added: "1.0.0"
+description:
+  - Dumps the user databases of a MongoDB server into
+    C(<backup_dir>/<UTC timestamp>-<label>.archive.gz) in the mongodump archive
+    format (gzip), hashing while it streams, and writes a JSON manifest beside it
+    (databases, collections with document counts, size, sha256, tool and server
+    versions, start and end times, host, label). See docs/backup-format.md.
+  - Uses C(mongodump) when it is on the host (or in I(tools_dir)), C(mongodump)
+    inside the mongodb container through the Docker API when I(container) is given
+    and has the tools, and otherwise the engine's own pymongo writer, which writes
+    the same archive format.
+  - Optionally uploads archive and manifest to S3-compatible storage (AWS, GCS
+    through its interoperable endpoint, any S3 server) and verifies size and
+    checksum after upload.
+  - Optionally applies retention afterwards, locally and remotely; the newest good
+    backup is never deleted.
+  - The same engine (module_utils/acs_backup.py) serves the crawler API and Airflow's
+    backup_dag.
+author:
+  - Airflow Crawler System contributors
+requirements:
+  - pymongo >= 4.0
+  - anycrc (fast CRC-64; a slow pure-Python fallback is built in)
+  - boto3 (only with I(s3))
+  - docker (Python SDK, only with I(method=docker))
+attributes:
+  check_mode:
+    support: full
+    details: Reports the archive path and method it would use; writes nothing.
+  diff_mode:
+    support: none
+options:
+  uri:
+    description: MongoDB connection string, without credentials (see I(login_user)).
+    type: str
+    default: mongodb://127.0.0.1:27017
+  login_user:
+    description: User name merged into I(uri).
+    type: str
+  login_password:
+    description: Password merged into I(uri).
+    type: str
+  backup_dir:
+    description: Local directory of archives and manifests (the runbook's C(/data/backups)).
+    type: path
+    default: /data/backups
+  label:
+    description: Label that ends the file name, for example C(nightly) or C(pre-upgrade).
+    type: str
+    default: manual
+  databases:
+    description: Databases to dump. Default is every database except admin, local, config.
+    type: list
+    elements: str
+  method:
+    description:
+      - C(auto) picks mongodump on the host, then mongodump in I(container), then native.
+    type: str
+    choices: [auto, mongodump, docker, native]
+    default: auto
+  container:
+    description: Name of the mongodb container, for I(method=docker) or I(method=auto).
+    type: str
+  container_uri:
+    description: Connection string used inside I(container).
+    type: str
+    default: mongodb://localhost:27017
+  tools_dir:
+    description: Directory holding mongodump and mongorestore.
+    type: path
+  if_older_than:
+    description:
+      - Make a backup only when the newest good backup in I(backup_dir) is older than
+        this (seconds, or a number with s, m, h, d, w such as C(20h)). Otherwise the
+        task reports no change.
+    type: str
+  import_from:
+    description:
+      - Instead of dumping, adopt an archive made by plain
+        C(mongodump --archive --gzip) into I(backup_dir) with a manifest, after reading
+        it to the end.
+    type: path
+  s3:
+    description: Upload to S3-compatible storage after the backup.
+    type: dict
+    suboptions:
+      bucket:
+        description: Bucket name.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix, for example C(prod/mongodb).
+        type: str
+        default: ""
+      endpoint_url:
+        description:
+          - Endpoint of a non-AWS store, for example C(https://storage.googleapis.com)
+            for GCS HMAC keys.
+        type: str
+      region:
+        description: Region name.
+        type: str
+      access_key:
+        description: Access key; default from the environment (AWS_ACCESS_KEY_ID).
+        type: str
+      secret_key:
+        description: Secret key; default from the environment (AWS_SECRET_ACCESS_KEY).
+        type: str
+      session_token:
+        description: Session token for temporary credentials.
+        type: str
+  keep_last:
+    description: Retention after the backup, keep the newest N backups.
+    type: int
+  max_age_days:
+    description: Retention after the backup, keep backups younger than this many days.
+    type: float
+"""
+
+EXAMPLES = r"""
+- name: Nightly backup, at most one a day, keep 14 and anything younger than 7 days
+  mongodb_backup:
+    container: airflow-crawler-system-mongodb-1
+    backup_dir: /data/backups
+    label: nightly
+    if_older_than: 20h
+    keep_last: 14
+    max_age_days: 7
+
+- name: Backup and copy it off-site
+  mongodb_backup:
+    uri: mongodb://127.0.0.1:27017
+    label: offsite
+    s3:
+      bucket: acs-backups
+      prefix: prod/mongodb
+      region: eu-west-1
+
+- name: Adopt an archive made by plain mongodump
+  mongodb_backup:
+    import_from: /tmp/dump.archive.gz
+    label: imported
+"""
+
+RETURN = r"""
+path:
+  description: Path of the archive.
+  returned: success
+  type: str
+  sample: /data/backups/20261127T030000Z-nightly.archive.gz
+manifest_path:
+  description: Path of the manifest.
+  returned: success
+  type: str
+sha256:
+  description: SHA-256 of the archive file.
+  returned: when a backup was made or found
+  type: str
+size:
+  description: Archive size in bytes.
+  returned: when a backup was made or found
+  type: int
+databases:
+  description: Per database, per collection document counts.
+  returned: when a backup was made or found
+  type: dict
+  sample: {"crawler": {"collections": {"pages": {"documents": 1200}}}}
+totals:
+  description: Numbers of databases, collections and documents.
+  returned: when a backup was made or found
+  type: dict
+duration_seconds:
+  description: Time the dump took.
+  returned: when a backup was made or found
+  type: float
+method:
+  description: How the dump was made (mongodump, docker, native, import).
+  returned: success
+  type: str
+remote_url:
+  description: s3:// URL of the uploaded archive.
+  returned: success
+  type: str
+skipped_reason:
+  description: Why no backup was made (if_older_than).
+  returned: success
+  type: str
+retention:
+  description: Backups deleted (or that would be) by retention.
+  returned: when keep_last or max_age_days is set
+  type: dict
+manifest:
+  description: The manifest as written.
+  returned: when a backup was made or found
+  type: dict
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible.module_utils import acs_backup
+    from ansible.module_utils.acs_common import mongo_uri_with_login, s3_argument_spec
+
+    IMPORT_ERROR = None
+except ImportError:
+    IMPORT_ERROR = traceback.format_exc()
+
+
+def argument_spec():
+    return dict(
+        uri=dict(type="str", default="mongodb://127.0.0.1:27017"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        backup_dir=dict(type="path", default="/data/backups"),
+        label=dict(type="str", default="manual"),
+        databases=dict(type="list", elements="str"),
+        method=dict(type="str", default="auto", choices=["auto", "mongodump", "docker", "native"]),
+        container=dict(type="str"),
+        container_uri=dict(type="str", default="mongodb://localhost:27017"),
+        tools_dir=dict(type="path"),
+        if_older_than=dict(type="str"),
+        import_from=dict(type="path"),
+        s3=dict(type="dict", options=s3_argument_spec()),
+        keep_last=dict(type="int"),
+        max_age_days=dict(type="float"),
+    )
+
+
+MODULE_KWARGS = dict(
+    supports_check_mode=True,
+    mutually_exclusive=[
+        ("import_from", "databases"),
+        ("import_from", "if_older_than"),
+        ("import_from", "container"),
+    ],
+    required_if=[("method", "docker", ("container",))],
+    required_together=[("login_user", "login_password")],
+)
+
+
+def run(module):
+    p = module.params
+    for field in ("keep_last", "max_age_days"):
+        if p[field] is not None and p[field] < 0:
+            module.fail_json(msg=f"{field}={p[field]} must be >= 0")
+    try:
+        if p["import_from"]:
+            result = acs_backup.import_archive(
+                p["import_from"], p["backup_dir"], label=p["label"], check_mode=module.check_mode
+            )
+        else:
+            result = acs_backup.run_backup(
+                mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
+                p["backup_dir"],
+                label=p["label"],
+                databases=p["databases"],
+                method=p["method"],
+                container=p["container"],
+                container_uri=p["container_uri"],
+                tools_dir=p["tools_dir"],
+                if_older_than=p["if_older_than"],
+                s3=p["s3"],
+                keep_last=p["keep_last"],
+                max_age_days=p["max_age_days"],
+                check_mode=module.check_mode,
+            )
+        if (p["keep_last"] is not None or p["max_age_days"] is not None) and (
+            "retention" not in result
+        ):
+            result["retention"] = acs_backup.apply_retention(
+                p["backup_dir"],
+                p["keep_last"],
+                p["max_age_days"],
+                s3=p["s3"],
+                check_mode=module.check_mode,
+            )
+            result["changed"] = result.get("changed") or result["retention"]["changed"]
+    except (acs_backup.BackupError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    manifest = {
+        k: v
+        for k, v in result.items()
+        if k not in ("changed", "skipped_reason", "retention", "check_mode", "remote_url")
+    }
+    result["manifest"] = manifest
+    result.setdefault("remote_url", None)
+    result.setdefault("skipped_reason", None)
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), **MODULE_KWARGS)
+    if IMPORT_ERROR:
+        module.fail_json(msg="module_utils acs_backup could not be loaded", exception=IMPORT_ERROR)
+    if not acs_backup.HAS_PYMONGO:
+        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
+    run(module)
+
+
+if __name__ == "__main__":
+    main()

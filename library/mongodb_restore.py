@@ -1,0 +1,249 @@
+#!/usr/bin/python
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mongodb_restore
+short_description: Restore MongoDB from a verified backup, after a safety backup
+version_added: "1.0.0"
+description:
+  - Restores an archive made by M(mongodb_backup) (or adopted with its
+    I(import_from)) from a local path, a backup name, or a remote S3 key.
+  - Before touching data it reads the manifest, checks the archive's size and
+    sha256, and reads the archive to its end (gzip trailer, structure, per-collection
+    CRC, document counts; plus C(mongorestore --dryRun) when the tools are used). A
+    missing manifest, a checksum mismatch or a truncated archive fails and changes
+    nothing.
+  - Then it takes a safety backup of the current state (label C(pre-restore)), as
+    the operators' runbook demands. Only I(skip_safety_backup=true) skips it, with a
+    warning.
+  - Restores with drop semantics (each collection in the archive is dropped and
+    re-created, like C(mongorestore --drop)) and checks the document counts against
+    the manifest.
+author:
+  - Airflow Crawler System contributors
+requirements:
+  - pymongo >= 4.0
+  - boto3 (only with I(s3))
+  - docker (Python SDK, only with I(method=docker))
+attributes:
+  check_mode:
+    support: full
+    details: Verifies the archive and reports each collection that would be replaced.
+  diff_mode:
+    support: full
+    details: Document counts per collection before and after.
+options:
+  source:
+    description:
+      - Archive or manifest path, backup name in I(backup_dir), or a remote key (with
+        I(s3)). Default is the newest good backup in I(backup_dir).
+    type: str
+    aliases: [restore_from]
+  uri:
+    description: MongoDB connection string, without credentials.
+    type: str
+    default: mongodb://127.0.0.1:27017
+  login_user:
+    description: User name merged into I(uri).
+    type: str
+  login_password:
+    description: Password merged into I(uri).
+    type: str
+  backup_dir:
+    description: Where backups live; the safety backup is written here too.
+    type: path
+    default: /data/backups
+  method:
+    description: C(auto) picks mongorestore on the host, then in I(container), then native.
+    type: str
+    choices: [auto, mongodump, docker, native]
+    default: auto
+  container:
+    description: Name of the mongodb container.
+    type: str
+  container_uri:
+    description: Connection string used inside I(container).
+    type: str
+    default: mongodb://localhost:27017
+  tools_dir:
+    description: Directory holding mongodump and mongorestore.
+    type: path
+  s3:
+    description: Where remote keys are fetched from (same keys as M(mongodb_backup)).
+    type: dict
+    suboptions:
+      bucket:
+        description: Bucket name.
+        type: str
+        required: true
+      prefix:
+        description: Key prefix.
+        type: str
+        default: ""
+      endpoint_url:
+        description: Endpoint of a non-AWS store.
+        type: str
+      region:
+        description: Region name.
+        type: str
+      access_key:
+        description: Access key; default from the environment.
+        type: str
+      secret_key:
+        description: Secret key; default from the environment.
+        type: str
+      session_token:
+        description: Session token.
+        type: str
+  skip_safety_backup:
+    description:
+      - Do not back up the current data first. The current data is then lost for
+        good. Use only when the current data is known to be worthless.
+    type: bool
+    default: false
+  safety_label:
+    description: Label of the safety backup.
+    type: str
+    default: pre-restore
+"""
+
+EXAMPLES = r"""
+- name: Restore the newest good backup (takes a safety backup first)
+  mongodb_restore:
+    container: airflow-crawler-system-mongodb-1
+
+- name: Restore a given archive
+  mongodb_restore:
+    source: /data/backups/20261127T030000Z-nightly.archive.gz
+
+- name: Restore from the bucket on a fresh host
+  mongodb_restore:
+    source: prod/mongodb/20261127T030000Z-nightly.archive.gz
+    s3:
+      bucket: acs-backups
+      region: eu-west-1
+"""
+
+RETURN = r"""
+archive:
+  description: Local path of the archive restored.
+  returned: success
+  type: str
+backup:
+  description: Manifest of the backup restored (verified).
+  returned: success
+  type: dict
+safety_backup:
+  description: Details of the safety backup taken first (path, sha256, counts).
+  returned: success, unless skip_safety_backup or check mode
+  type: dict
+safety_backup_path:
+  description: Path of the safety backup archive.
+  returned: success
+  type: str
+replaced:
+  description: Each collection replaced, with current and backup document counts.
+  returned: success
+  type: list
+  elements: dict
+restored_counts:
+  description: Document counts after the restore (equal to the manifest's).
+  returned: success, not in check mode
+  type: dict
+method:
+  description: How the restore was done.
+  returned: success
+  type: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible.module_utils import acs_backup
+    from ansible.module_utils.acs_common import mongo_uri_with_login, s3_argument_spec
+
+    IMPORT_ERROR = None
+except ImportError:
+    IMPORT_ERROR = traceback.format_exc()
+
+
+def argument_spec():
+    return dict(
+        source=dict(type="str", aliases=["restore_from"]),
+        uri=dict(type="str", default="mongodb://127.0.0.1:27017"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        backup_dir=dict(type="path", default="/data/backups"),
+        method=dict(type="str", default="auto", choices=["auto", "mongodump", "docker", "native"]),
+        container=dict(type="str"),
+        container_uri=dict(type="str", default="mongodb://localhost:27017"),
+        tools_dir=dict(type="path"),
+        s3=dict(type="dict", options=s3_argument_spec()),
+        skip_safety_backup=dict(type="bool", default=False),
+        safety_label=dict(type="str", default="pre-restore"),
+    )
+
+
+MODULE_KWARGS = dict(
+    supports_check_mode=True,
+    required_if=[("method", "docker", ("container",))],
+    required_together=[("login_user", "login_password")],
+)
+
+
+def _diff(replaced):
+    before = {r["namespace"]: r["current_documents"] for r in replaced}
+    after = {r["namespace"]: r["backup_documents"] for r in replaced}
+    return {
+        "before": "\n".join(f"{ns}: {n} documents" for ns, n in sorted(before.items())) + "\n",
+        "after": "\n".join(f"{ns}: {n} documents" for ns, n in sorted(after.items())) + "\n",
+    }
+
+
+def run(module):
+    p = module.params
+    if p["skip_safety_backup"] and not module.check_mode:
+        module.warn(
+            "skip_safety_backup=true: NO safety backup is taken; the current data of every "
+            "collection in the archive will be lost for good"
+        )
+    try:
+        acs_backup.validate_label(p["safety_label"])
+        result = acs_backup.restore(
+            mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
+            p["source"],
+            p["backup_dir"],
+            method=p["method"],
+            container=p["container"],
+            container_uri=p["container_uri"],
+            tools_dir=p["tools_dir"],
+            s3=p["s3"],
+            skip_safety_backup=p["skip_safety_backup"],
+            safety_label=p["safety_label"],
+            check_mode=module.check_mode,
+        )
+    except (acs_backup.BackupError, ValueError) as exc:
+        module.fail_json(msg=str(exc))
+    result["safety_backup_path"] = (result.get("safety_backup") or {}).get("path")
+    if module._diff:
+        result["diff"] = _diff(result["replaced"])
+    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), **MODULE_KWARGS)
+    if IMPORT_ERROR:
+        module.fail_json(msg="module_utils acs_backup could not be loaded", exception=IMPORT_ERROR)
+    if not acs_backup.HAS_PYMONGO:
+        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
+    run(module)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: service_health
+short_description: Check that named services of the stack are healthy
+version_added: "1.0.0"
+description:
+  - Checks a list of named targets, HTTP URLs (expected status, optional JSON path
+    and value), TCP ports, MongoDB ping, Selenium Grid readiness with a free-slot
+    count, and Airflow health (Airflow 3's C(/api/v2/monitor/health), falling back
+    to Airflow 2's C(/health)).
+  - Re-checks unhealthy targets every I(interval) seconds up to I(retries) times
+    within an overall I(deadline).
+  - Fails with a message naming each unhealthy target. Never changes anything.
+author:
+  - Airflow Crawler System contributors
+requirements:
+  - pymongo (only for targets of type mongodb)
+attributes:
+  check_mode:
+    support: full
+    details: The checks only read, so they run in check mode too.
+  diff_mode:
+    support: none
+options:
+  targets:
+    description: The checks to run.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Unique name used in results and messages.
+        type: str
+        required: true
+      type:
+        description: Kind of check.
+        type: str
+        required: true
+        choices: [http, tcp, mongodb, selenium, airflow]
+      url:
+        description: URL (http), Grid base or status URL (selenium), Airflow base URL (airflow).
+        type: str
+      host:
+        description: Host name or address (tcp).
+        type: str
+      port:
+        description: Port (tcp).
+        type: int
+      uri:
+        description: MongoDB connection string (mongodb).
+        type: str
+      expected_status:
+        description: Acceptable HTTP status codes (http).
+        type: list
+        elements: int
+        default: [200]
+      json_path:
+        description: Dotted path into the JSON body, for example C(status) or C(checks.0.ok).
+        type: str
+      json_value:
+        description: Value expected at I(json_path); compared as-is, then as text.
+        type: raw
+      min_free_slots:
+        description: Free browser slots the Grid must have (selenium).
+        type: int
+        default: 1
+      timeout:
+        description: Seconds for one probe.
+        type: float
+        default: 5
+      validate_certs:
+        description: Verify TLS certificates for https URLs.
+        type: bool
+        default: true
+  retries:
+    description: How many times to re-check unhealthy targets.
+    type: int
+    default: 0
+  interval:
+    description: Seconds between rounds.
+    type: float
+    default: 2
+  deadline:
+    description: Overall seconds after which no new round starts.
+    type: float
+    default: 60
+"""
+
+EXAMPLES = r"""
+- name: Stack is healthy
+  service_health:
+    retries: 30
+    interval: 5
+    deadline: 180
+    targets:
+      - name: api
+        type: http
+        url: http://127.0.0.1:8000/health
+        json_path: status
+        json_value: ok
+      - name: mongodb
+        type: mongodb
+        uri: mongodb://127.0.0.1:27017
+      - name: selenium
+        type: selenium
+        url: http://127.0.0.1:4444
+        min_free_slots: 1
+      - name: airflow
+        type: airflow
+        url: http://127.0.0.1:8080
+      - name: nginx
+        type: tcp
+        host: 127.0.0.1
+        port: 80
+"""
+
+RETURN = r"""
+targets:
+  description: Per target, C(ok), C(latency_ms), C(detail), C(attempts) and C(type).
+  returned: always
+  type: dict
+  sample: {"api": {"ok": true, "latency_ms": 3.1, "detail": "HTTP 200, status='ok'",
+           "attempts": 1, "type": "http"}}
+healthy:
+  description: Names of the healthy targets.
+  returned: always
+  type: list
+  elements: str
+unhealthy:
+  description: Names of the unhealthy targets.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from ansible.module_utils.acs_health import TARGET_TYPES, TargetError, run_checks
+
+    IMPORT_ERROR = None
+except ImportError:
+    IMPORT_ERROR = traceback.format_exc()
+    TARGET_TYPES = ("http", "tcp", "mongodb", "selenium", "airflow")
+
+
+def argument_spec():
+    return dict(
+        targets=dict(
+            type="list",
+            elements="dict",
+            required=True,
+            options=dict(
+                name=dict(type="str", required=True),
+                type=dict(type="str", required=True, choices=list(TARGET_TYPES)),
+                url=dict(type="str"),
+                host=dict(type="str"),
+                port=dict(type="int"),
+                uri=dict(type="str"),
+                expected_status=dict(type="list", elements="int", default=[200]),
+                json_path=dict(type="str"),
+                json_value=dict(type="raw"),
+                min_free_slots=dict(type="int", default=1),
+                timeout=dict(type="float", default=5),
+                validate_certs=dict(type="bool", default=True),
+            ),
+            required_if=[
+                ("type", "http", ("url",)),
+                ("type", "selenium", ("url",)),
+                ("type", "airflow", ("url",)),
+                ("type", "tcp", ("host", "port")),
+                ("type", "mongodb", ("uri",)),
+            ],
+            required_by={"json_value": "json_path"},
+            mutually_exclusive=[("url", "uri"), ("url", "host")],
+        ),
+        retries=dict(type="int", default=0),
+        interval=dict(type="float", default=2),
+        deadline=dict(type="float", default=60),
+    )
+
+
+def run(module):
+    p = module.params
+    for field in ("retries", "interval", "deadline"):
+        if p[field] < 0:
+            module.fail_json(msg=f"{field}={p[field]} must be >= 0")
+    try:
+        results = run_checks(p["targets"], p["retries"], p["interval"], p["deadline"])
+    except TargetError as exc:
+        module.fail_json(msg=str(exc))
+    healthy = [n for n, r in results.items() if r["ok"]]
+    unhealthy = [n for n, r in results.items() if not r["ok"]]
+    out = dict(changed=False, targets=results, healthy=healthy, unhealthy=unhealthy)
+    if unhealthy:
+        reasons = "; ".join(f"{n} ({results[n]['detail']})" for n in unhealthy)
+        module.fail_json(msg=f"unhealthy: {reasons}", **out)
+    module.exit_json(**out)
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if IMPORT_ERROR:
+        module.fail_json(msg="module_utils acs_health could not be loaded", exception=IMPORT_ERROR)
+    run(module)
+
+
+if __name__ == "__main__":
+    main()

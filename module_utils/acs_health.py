@@ -1,0 +1,228 @@
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+"""Health checks of the stack's services; read-only, used by service_health.
+
+``check_target(target) -> (ok, detail)`` runs one check; ``run_checks(targets,
+retries, interval, deadline)`` retries the unhealthy ones until all are healthy,
+the retries are spent or the deadline passes, and returns per-target results.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+
+TARGET_TYPES = ("http", "tcp", "mongodb", "selenium", "airflow")
+_MISSING = object()
+
+
+class TargetError(ValueError):
+    """A target definition that cannot be checked as written."""
+
+
+def json_path(data, path):
+    """Value at a dotted path (``a.b.0.c``); list items by index; _MISSING if absent."""
+    current = data
+    for part in path.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.lstrip("-").isdigit():
+            index = int(part)
+            if -len(current) <= index < len(current):
+                current = current[index]
+            else:
+                return _MISSING
+        else:
+            return _MISSING
+    return current
+
+
+def validate_target(target):
+    """Raise TargetError naming the field and the fix; returns the target."""
+    name = target.get("name")
+    if not name:
+        raise TargetError("every target needs a name")
+    kind = target.get("type")
+    if kind not in TARGET_TYPES:
+        raise TargetError(
+            f"target {name!r}: type={kind!r} is invalid; use one of {', '.join(TARGET_TYPES)}"
+        )
+    needs = {
+        "http": ("url",),
+        "selenium": ("url",),
+        "airflow": ("url",),
+        "tcp": ("host", "port"),
+        "mongodb": ("uri",),
+    }[kind]
+    for field in needs:
+        if not target.get(field):
+            raise TargetError(f"target {name!r}: type={kind} needs {field}")
+    if target.get("json_value") is not None and not target.get("json_path"):
+        raise TargetError(f"target {name!r}: json_value needs json_path")
+    url = target.get("url") or ""
+    if url and not url.startswith(("http://", "https://")):
+        raise TargetError(f"target {name!r}: url={url!r} must start with http:// or https://")
+    return target
+
+
+def _get(url, timeout, validate_certs=True):
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    context = None
+    if url.startswith("https://") and not validate_certs:
+        import ssl
+
+        context = ssl._create_unverified_context()  # noqa: S323 - operator asked for it
+    try:
+        # Scheme checked in validate_target: only http:// and https:// get here.
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _check_http(t):
+    status, body = _get(t["url"], t.get("timeout") or 5, t.get("validate_certs", True))
+    expected = t.get("expected_status") or [200]
+    if status not in expected:
+        return False, f"HTTP {status}, expected {expected}"
+    if t.get("json_path"):
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return False, f"HTTP {status} but the body is not JSON"
+        value = json_path(data, t["json_path"])
+        if value is _MISSING:
+            return False, f"HTTP {status} but JSON has no {t['json_path']}"
+        want = t.get("json_value")
+        if want is not None and value != want and str(value) != str(want):
+            return False, f"{t['json_path']}={value!r}, expected {want!r}"
+        return True, f"HTTP {status}, {t['json_path']}={value!r}"
+    return True, f"HTTP {status}"
+
+
+def _check_tcp(t):
+    with socket.create_connection((t["host"], int(t["port"])), timeout=t.get("timeout") or 5):
+        return True, f"TCP {t['host']}:{t['port']} open"
+
+
+def _check_mongodb(t):
+    import pymongo
+
+    timeout_ms = int((t.get("timeout") or 5) * 1000)
+    client = pymongo.MongoClient(
+        t["uri"], serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+    )
+    try:
+        client.admin.command("ping")
+        version = client.server_info().get("version", "unknown")
+        return True, f"ping ok, server {version}"
+    finally:
+        client.close()
+
+
+def selenium_free_slots(status):
+    """(ready, free slots) from a Selenium Grid 4 /status document."""
+    value = status.get("value") or {}
+    free = 0
+    for node in value.get("nodes") or []:
+        if node.get("availability", "UP") != "UP":
+            continue
+        free += sum(1 for slot in node.get("slots") or [] if not slot.get("session"))
+    return bool(value.get("ready")), free
+
+
+def _check_selenium(t):
+    url = t["url"].rstrip("/")
+    if not url.endswith("/status"):
+        url += "/status"
+    status, body = _get(url, t.get("timeout") or 5, t.get("validate_certs", True))
+    if status != 200:
+        return False, f"HTTP {status} from {url}"
+    ready, free = selenium_free_slots(json.loads(body))
+    need = t.get("min_free_slots")
+    need = 1 if need is None else need
+    detail = f"ready={ready}, free slots={free}"
+    return ready and free >= need, detail if free >= need else f"{detail}, need {need}"
+
+
+def airflow_unhealthy(health):
+    """Components whose status is not healthy in an Airflow 2/3 health document."""
+    bad = []
+    for component, info in sorted(health.items()):
+        if not isinstance(info, dict) or "status" not in info:
+            continue
+        # Components that are not deployed report status null.
+        if info["status"] not in (None, "healthy"):
+            bad.append(f"{component}={info['status']}")
+    return bad
+
+
+def _check_airflow(t):
+    base = t["url"].rstrip("/")
+    timeout = t.get("timeout") or 5
+    certs = t.get("validate_certs", True)
+    detail_api = "Airflow 3"
+    status, body = _get(base + "/api/v2/monitor/health", timeout, certs)
+    if status == 404:
+        detail_api = "Airflow 2"
+        status, body = _get(base + "/health", timeout, certs)
+    if status != 200:
+        return False, f"{detail_api} health answered HTTP {status}"
+    bad = airflow_unhealthy(json.loads(body))
+    if bad:
+        return False, f"{detail_api}: unhealthy {', '.join(bad)}"
+    return True, f"{detail_api}: all components healthy"
+
+
+_CHECKS = {
+    "http": _check_http,
+    "tcp": _check_tcp,
+    "mongodb": _check_mongodb,
+    "selenium": _check_selenium,
+    "airflow": _check_airflow,
+}
+
+
+def check_target(target):
+    """(ok, detail, latency_ms) for one target; never raises for a down service."""
+    started = time.monotonic()
+    try:
+        ok, detail = _CHECKS[target["type"]](target)
+    except Exception as exc:  # every failure of a probe is an unhealthy result
+        ok, detail = False, f"{type(exc).__name__}: {exc}"
+    return ok, detail, round((time.monotonic() - started) * 1000, 1)
+
+
+def run_checks(targets, retries=0, interval=2.0, deadline=60.0, sleep=time.sleep):
+    """Check all targets, re-checking the unhealthy ones; returns {name: result}."""
+    for target in targets:
+        validate_target(target)
+    names = [t["name"] for t in targets]
+    if len(set(names)) != len(names):
+        raise TargetError("target names must be unique")
+    results = {}
+    pending = list(targets)
+    end = time.monotonic() + deadline
+    attempt = 0
+    while pending:
+        attempt += 1
+        still = []
+        for target in pending:
+            ok, detail, latency = check_target(target)
+            results[target["name"]] = {
+                "ok": ok,
+                "type": target["type"],
+                "latency_ms": latency,
+                "detail": detail,
+                "attempts": attempt,
+            }
+            if not ok:
+                still.append(target)
+        pending = still
+        if not pending or attempt > retries or time.monotonic() + interval > end:
+            break
+        sleep(interval)
+    return results
