@@ -196,7 +196,9 @@ def check_target(target):
     return ok, detail, round((time.monotonic() - started) * 1000, 1)
 
 
-def run_checks(targets, retries=0, interval=2.0, deadline=60.0, sleep=time.sleep):
+def run_checks(
+    targets, retries=0, interval=2.0, deadline=60.0, sleep=time.sleep, clock=time.monotonic
+):
     """Check all targets, re-checking the unhealthy ones; returns {name: result}."""
     for target in targets:
         validate_target(target)
@@ -205,7 +207,7 @@ def run_checks(targets, retries=0, interval=2.0, deadline=60.0, sleep=time.sleep
         raise TargetError("target names must be unique")
     results = {}
     pending = list(targets)
-    end = time.monotonic() + deadline
+    end = clock() + deadline
     attempt = 0
     while pending:
         attempt += 1
@@ -222,7 +224,7 @@ def run_checks(targets, retries=0, interval=2.0, deadline=60.0, sleep=time.sleep
             if not ok:
                 still.append(target)
         pending = still
-        if not pending or attempt > retries or time.monotonic() + interval > end:
+        if not pending or attempt > retries or clock() + interval > end:
             break
         sleep(interval)
     return results

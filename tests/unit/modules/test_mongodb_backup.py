@@ -1,0 +1,106 @@
+"""mongodb_backup: argument validation, check mode, idempotence decisions.
+
+No server is needed: every case here is decided before the engine connects."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import ModuleFail
+
+
+def _fake_backup(backup_dir, name, finished_at, size=10):
+    (backup_dir / f"{name}.archive.gz").write_bytes(b"x" * size)
+    manifest = {
+        "format": "acs-backup-manifest/1",
+        "name": name,
+        "label": name.split("-", 1)[1],
+        "size": size,
+        "sha256": "0" * 64,
+        "started_at": finished_at,
+        "finished_at": finished_at,
+        "databases": {},
+    }
+    (backup_dir / f"{name}.manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"method": "docker"}, "method is docker but all of the following are missing: container"),
+        (
+            {"import_from": "/tmp/x", "databases": ["crawler"]},
+            "parameters are mutually exclusive: import_from|databases",
+        ),
+        ({"login_user": "admin"}, "parameters are required together: login_user, login_password"),
+        ({"method": "mongodumpp"}, "value of method must be one of"),
+        ({"keep_last": -1}, "keep_last=-1 must be >= 0"),
+        ({"label": "bad label/../x"}, "label='bad label/../x' is invalid"),
+        ({"if_older_than": "soon"}, "if_older_than='soon' is not a duration"),
+        ({"s3": {"prefix": "x"}}, "missing required arguments: bucket found in s3"),
+        (
+            {"uri": "http://db", "login_user": "u", "login_password": "p"},
+            "must start with mongodb://",
+        ),
+    ],
+)
+def test_bad_arguments_fail_naming_the_field(run_module, tmp_path, args, message):
+    args = {"backup_dir": str(tmp_path / "b"), "_ansible_check_mode": True, **args}
+    with pytest.raises(ModuleFail) as failed:
+        run_module("mongodb_backup", args)
+    assert message in failed.value.result["msg"]
+    assert not (tmp_path / "b").exists()
+
+
+def test_check_mode_reports_the_archive_and_writes_nothing(run_module, tmp_path):
+    result = run_module(
+        "mongodb_backup",
+        {"backup_dir": str(tmp_path / "b"), "label": "nightly", "_ansible_check_mode": True},
+    )
+    assert result["changed"] is True
+    assert result["path"].startswith(str(tmp_path / "b") + "/")
+    assert result["path"].endswith("-nightly.archive.gz")
+    assert result["method"] in ("native", "mongodump")
+    assert not (tmp_path / "b").exists()
+
+
+def test_if_older_than_with_a_fresh_good_backup_is_no_change(run_module, tmp_path):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    _fake_backup(tmp_path, "20261127T000000Z-nightly", now)
+    result = run_module(
+        "mongodb_backup",
+        {"backup_dir": str(tmp_path), "if_older_than": "20h", "uri": "mongodb://127.0.0.1:1"},
+    )
+    assert result["changed"] is False
+    assert result["name"] == "20261127T000000Z-nightly"
+    assert "younger than if_older_than=20h" in result["skipped_reason"]
+
+
+def test_retention_in_check_mode_lists_and_keeps(run_module, tmp_path):
+    _fake_backup(tmp_path, "20260101T000000Z-n", "2026-01-01T00:00:00.000000Z")
+    _fake_backup(tmp_path, "20260102T000000Z-n", "2026-01-02T00:00:00.000000Z")
+    _fake_backup(tmp_path, "20260103T000000Z-n", "2026-01-03T00:00:00.000000Z")
+    result = run_module(
+        "mongodb_backup",
+        {
+            "backup_dir": str(tmp_path),
+            "if_older_than": "100000d",
+            "keep_last": 1,
+            "_ansible_check_mode": True,
+        },
+    )
+    assert sorted(result["retention"]["deleted"]) == ["20260101T000000Z-n", "20260102T000000Z-n"]
+    assert result["changed"] is True
+    assert len(list(tmp_path.glob("*.archive.gz"))) == 3
+
+
+def test_import_of_a_file_that_is_not_an_archive_fails_clearly(run_module, tmp_path):
+    junk = tmp_path / "junk.gz"
+    junk.write_bytes(b"not an archive at all")
+    with pytest.raises(ModuleFail) as failed:
+        run_module("mongodb_backup", {"backup_dir": str(tmp_path / "b"), "import_from": str(junk)})
+    assert "not a mongodump archive" in failed.value.result["msg"]
+    assert not (tmp_path / "b").exists()

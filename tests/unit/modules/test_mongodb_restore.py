@@ -1,0 +1,91 @@
+"""mongodb_restore: arguments and the checks that run before any data is touched."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from conftest import ModuleFail
+
+
+def _archive_with_manifest(tmp_path, sha="0" * 64):
+    name = "20261127T010203Z-nightly"
+    archive = tmp_path / f"{name}.archive.gz"
+    archive.write_bytes(gzip.compress(b"\x6d\xe2\x99\x81"))
+    manifest = {
+        "format": "acs-backup-manifest/1",
+        "name": name,
+        "size": archive.stat().st_size,
+        "sha256": sha,
+        "finished_at": "2026-11-27T01:02:03.000000Z",
+        "databases": {},
+    }
+    (tmp_path / f"{name}.manifest.json").write_text(json.dumps(manifest))
+    return archive
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"method": "docker"}, "method is docker but all of the following are missing: container"),
+        ({"login_password": "x"}, "parameters are required together"),
+        ({"safety_label": "no spaces"}, "label='no spaces' is invalid"),
+    ],
+)
+def test_bad_arguments(run_module, tmp_path, args, message):
+    with pytest.raises(ModuleFail) as failed:
+        run_module("mongodb_restore", {"backup_dir": str(tmp_path), **args})
+    assert message in failed.value.result["msg"]
+
+
+def test_no_backup_at_all_says_how_to_choose_one(run_module, tmp_path):
+    with pytest.raises(ModuleFail) as failed:
+        run_module("mongodb_restore", {"backup_dir": str(tmp_path), "_ansible_check_mode": True})
+    assert "pass restore_from=PATH_OR_REMOTE_KEY" in failed.value.result["msg"]
+
+
+def test_missing_manifest_fails_before_connecting(run_module, tmp_path):
+    archive = tmp_path / "20261127T010203Z-x.archive.gz"
+    archive.write_bytes(gzip.compress(b"data"))
+    with pytest.raises(ModuleFail) as failed:
+        run_module(
+            "mongodb_restore",
+            {
+                "backup_dir": str(tmp_path),
+                "restore_from": str(archive),
+                "uri": "mongodb://127.0.0.1:1",
+            },
+        )
+    assert "manifest" in failed.value.result["msg"]
+    assert "is missing" in failed.value.result["msg"]
+
+
+def test_checksum_mismatch_fails_before_connecting(run_module, tmp_path):
+    archive = _archive_with_manifest(tmp_path)
+    with pytest.raises(ModuleFail) as failed:
+        run_module(
+            "mongodb_restore",
+            {"backup_dir": str(tmp_path), "source": str(archive), "uri": "mongodb://127.0.0.1:1"},
+        )
+    assert "does not match the manifest" in failed.value.result["msg"]
+
+
+def test_remote_key_without_s3_settings_is_explained(run_module, tmp_path):
+    with pytest.raises(ModuleFail) as failed:
+        run_module("mongodb_restore", {"backup_dir": str(tmp_path), "source": "prod/x.archive.gz"})
+    assert "give s3 settings for a remote key" in failed.value.result["msg"]
+
+
+def test_diff_lists_counts_before_and_after():
+    from conftest import load_library
+
+    module = load_library("mongodb_restore")
+    diff = module._diff(
+        [
+            {"namespace": "crawler.pages", "current_documents": 3, "backup_documents": 300},
+            {"namespace": "crawler.new", "current_documents": None, "backup_documents": 1},
+        ]
+    )
+    assert diff["before"] == "crawler.new: None documents\ncrawler.pages: 3 documents\n"
+    assert diff["after"] == "crawler.new: 1 documents\ncrawler.pages: 300 documents\n"
