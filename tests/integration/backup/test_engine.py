@@ -272,8 +272,8 @@ def write_mongodump_style_archive(path, docs_a, docs_b):
             )
         )
     )
-    meta_a = '{"indexes":[{"v":{"$numberInt":"2"},"key":{"_id":{"$numberInt":"1"}},"name":"_id_"},{"v":{"$numberInt":"2"},"key":{"k":{"$numberInt":"1"}},"name":"k_1"}],"uuid":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","collectionName":"a","type":"collection"}'  # noqa: E501
-    meta_b = '{"indexes":[{"v":{"$numberInt":"2"},"key":{"_id":{"$numberInt":"1"}},"name":"_id_"}],"collectionName":"b","type":"collection"}'  # noqa: E501
+    meta_a = '{"indexes":[{"v":{"$numberInt":"2"},"key":{"_id":{"$numberInt":"1"}},"name":"_id_"},{"v":{"$numberInt":"2"},"key":{"k":{"$numberInt":"1"}},"name":"k_1"}],"uuid":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","collectionName":"a","type":"collection"}'
+    meta_b = '{"indexes":[{"v":{"$numberInt":"2"},"key":{"_id":{"$numberInt":"1"}},"name":"_id_"}],"collectionName":"b","type":"collection"}'
     for coll, meta in (("a", meta_a), ("b", meta_b)):
         out.append(
             enc(
