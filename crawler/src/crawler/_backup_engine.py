@@ -1,0 +1,1 @@
+../../../module_utils/acs_backup.py

@@ -1,0 +1,36 @@
+"""Wiring to the ONE backup engine, module_utils/acs_backup.py, which is
+shipped inside this package as crawler._backup_engine (a symlink in the
+source tree; the wheel and the images carry the file itself)."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+
+class BackupUnavailable(RuntimeError):
+    pass
+
+
+def engine() -> ModuleType:
+    try:
+        from crawler import _backup_engine
+    except ImportError as exc:  # pragma: no cover - packaging error
+        raise BackupUnavailable(
+            f"backup engine not packaged (crawler/_backup_engine.py -> module_utils/acs_backup.py): {exc}") from exc
+    return _backup_engine
+
+
+def error_types() -> tuple[type[BaseException], ...]:
+    return (engine().BackupError,)
+
+
+def run_backup(uri: str, backup_dir: str, label: str = "manual", **options) -> dict:
+    return engine().run_backup(uri, str(backup_dir), label=label, **options)
+
+
+def list_backups(backup_dir: str) -> list[dict]:
+    return engine().list_backups(str(backup_dir))
+
+
+def restore(uri: str, source: str | None, backup_dir: str, **options) -> dict:
+    return engine().restore(uri, source, str(backup_dir), **options)

@@ -1,0 +1,198 @@
+"""The API against FerretDB and the fixture website, over FastAPI's test client."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from crawler.api.app import create_app
+from crawler.config import Settings
+from crawler.healing import Diagnosis, HealingEngine
+from crawler.storage import Storage
+
+pytestmark = pytest.mark.integration
+KEY = {"X-API-Key": "test-key-2"}
+
+
+@pytest.fixture
+def client(settings, storage):
+    with TestClient(create_app(settings, storage)) as c:
+        yield c
+
+
+def source_body(site, name="docs", **kw):
+    body = {"name": name, "start_urls": [f"{site.base}/docs/0"], "mode": "static",
+            "fields": {"title": {"selector": "h1.title"}, "body": {"selector": ".content", "required": False}},
+            "links": {"max_depth": 3, "max_pages": 7}, "schedule": "*/30 * * * *",
+            "politeness": {"concurrency_per_domain": 2, "delay_seconds": 0, "timeout_seconds": 5, "max_retries": 0}}
+    body.update(kw)
+    return body
+
+
+def test_health_reports_mongodb_and_request_id(client):
+    r = client.get("/health", headers={"X-Request-ID": "abc123"})
+    assert r.status_code == 200
+    assert r.json()["components"]["mongodb"]["status"] == "up"
+    assert r.headers["X-Request-ID"] == "abc123"
+    assert client.get("/health").headers["X-Request-ID"]
+
+
+def test_health_is_503_when_mongodb_is_down(tmp_path):
+    from conftest import free_port
+
+    s = Settings(mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", api_keys=["k"], spool_dir=tmp_path)
+    with TestClient(create_app(s, Storage(s.mongo_uri, timeout_ms=500))) as c:
+        r = c.get("/health")
+        assert r.status_code == 503
+        assert r.json()["components"]["mongodb"]["status"] == "down"
+        # data endpoints say "storage unavailable" with the error code instead of a 500
+        r = c.get("/api/errors")
+        assert r.status_code == 503 and r.json()["code"] == "E009"
+
+
+def test_mutations_need_a_valid_api_key(client, site):
+    assert client.post("/api/sources", json=source_body(site)).status_code == 401
+    assert client.post("/api/sources", json=source_body(site), headers={"X-API-Key": "nope"}).status_code == 401
+    assert client.delete("/api/sources/docs").status_code == 401
+    assert client.post("/api/backup/trigger").status_code == 401
+    assert client.post("/api/sources/docs/crawl").status_code == 401
+    assert client.post("/api/sources", json=source_body(site), headers=KEY).status_code == 201
+    assert client.get("/api/sources").status_code == 200  # reads stay open
+
+
+@pytest.mark.parametrize("patch, field", [
+    ({"name": "Bad Name"}, "body.name"),
+    ({"schedule": "every day"}, "body.schedule"),
+    ({"mode": "telepathy"}, "body.mode"),
+    ({"start_urls": ["not a url"]}, "body.start_urls.0"),
+    ({"fields": {"t": {"selector": "h1[["}}}, "body.fields.t"),
+    ({"links": {"max_depth": -1}}, "body.links.max_depth"),
+    ({"politeness": {"delay_seconds": "slow"}}, "body.politeness.delay_seconds"),
+    ({"unknown": 1}, "body.unknown"),
+])
+def test_invalid_source_is_422_naming_the_field(client, site, patch, field):
+    r = client.post("/api/sources", json=source_body(site, **patch), headers=KEY)
+    assert r.status_code == 422
+    assert field in [e["field"] for e in r.json()["errors"]]
+    assert field in r.json()["detail"]
+    assert client.get("/api/sources").json()["items"] == []  # nothing stored
+
+
+def test_invalid_query_is_422_not_500(client):
+    for url, field in [("/api/errors?limit=0", "query.limit"), ("/api/errors?code=X1", "query.code"),
+                       ("/api/errors?since=yesterday", "query.since"), ("/api/results?page=0", "query.page"),
+                       ("/api/sources/NOT%20VALID", "path.source_id")]:
+        r = client.get(url)
+        assert r.status_code == 422, url
+        assert field in r.json()["detail"]
+
+
+def test_sources_crud(client, site):
+    assert client.post("/api/sources", json=source_body(site), headers=KEY).status_code == 201
+    assert client.post("/api/sources", json=source_body(site), headers=KEY).status_code == 409
+    assert client.get("/api/sources/docs").json()["schedule"] == "*/30 * * * *"
+    r = client.patch("/api/sources/docs", json={"schedule": "@hourly", "mode": "auto"}, headers=KEY)
+    assert r.status_code == 200 and r.json()["mode"] == "auto"
+    assert client.get("/api/sources/docs").json()["schedule"] == "@hourly"
+    assert client.patch("/api/sources/docs", json={"schedule": "nope"}, headers=KEY).status_code == 422
+    assert client.get("/api/sources/docs").json()["schedule"] == "@hourly"  # data untouched
+    body = source_body(site, links={"max_depth": 0, "max_pages": 1})
+    assert client.put("/api/sources/docs", json=body, headers=KEY).json()["links"]["max_pages"] == 1
+    r = client.put("/api/sources/docs", json=source_body(site, name="other"), headers=KEY)
+    assert r.status_code == 422 and "body.name" in str(r.json())
+    assert [s["id"] for s in client.get("/api/sources").json()["items"]] == ["docs"]
+    assert client.delete("/api/sources/docs", headers=KEY).status_code == 204
+    assert client.get("/api/sources/docs").status_code == 404
+    assert client.delete("/api/sources/docs", headers=KEY).status_code == 404
+
+
+def wait_run(client, source, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = client.get(f"/api/runs?source={source}").json()["items"]
+        if runs and runs[0]["status"] != "running":
+            return runs[0]
+        time.sleep(0.2)
+    raise AssertionError("crawl did not finish")
+
+
+def test_trigger_crawl_then_results_paging_and_metrics(client, site):
+    client.post("/api/sources", json=source_body(site), headers=KEY)
+    r = client.post("/api/sources/docs/crawl", headers=KEY)
+    assert r.status_code == 202 and r.json()["via"] == "local"
+    run = wait_run(client, "docs")
+    assert run["id"] == r.json()["run_id"] and run["pages_ok"] == 7
+    p1 = client.get("/api/results?source=docs&page=1&page_size=5").json()
+    p2 = client.get("/api/results?source=docs&page=2&page_size=5").json()
+    assert p1["total"] == 7 and len(p1["items"]) == 5 and len(p2["items"]) == 2
+    assert {i["url"] for i in p1["items"]}.isdisjoint({i["url"] for i in p2["items"]})
+    assert client.get("/api/results?source=docs&url_contains=/docs/3").json()["total"] == 1, p1["items"] + p2["items"]
+    assert client.post("/api/sources/nothere/crawl", headers=KEY).status_code == 404
+    m = client.get("/metrics").text
+    assert 'crawler_pages_fetched_total{mode="static",status="ok"}' in m
+    assert "crawler_spool_records" in m and "crawler_crawl_duration_seconds" in m
+
+
+def test_errors_newest_first_with_filters(client, site, storage, settings, source_factory):
+    import asyncio
+
+    from crawler.engine import Crawler
+
+    src = source_factory("bad", [f"{site.base}/error500", f"{site.base}/forbidden"],
+                         politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5})
+    asyncio.run(Crawler(src, storage, settings).run())
+    items = client.get("/api/errors?limit=20").json()["items"]
+    assert len(items) >= 2
+    ts = [i["ts"] for i in items]
+    assert ts == sorted(ts, reverse=True)
+    assert {i["code"] for i in client.get("/api/errors?code=E005").json()["items"]} == {"E005"}
+    assert client.get("/api/errors?source=none").json()["items"] == []
+    assert len(client.get("/api/errors?limit=1").json()["items"]) == 1
+    assert client.get("/api/errors?since=2999-01-01T00:00:00Z").json()["items"] == []
+    assert "E006" in client.get("/api/errors/codes").json()
+
+
+def test_monitoring_health_shows_failure_rates_sessions_and_grid(client, site, storage, settings, source_factory):
+    import asyncio
+
+    from crawler.engine import Crawler
+
+    assert client.get("/api/monitoring/health").json()["status"] == "healthy"
+    good = source_factory("good", [f"{site.base}/docs/1"])
+    bad = source_factory("bad", [f"{site.base}/error500"],
+                         politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5})
+    asyncio.run(Crawler(good, storage, settings).run())
+    asyncio.run(Crawler(bad, storage, settings).run())
+    h = client.get("/api/monitoring/health").json()
+    assert h["status"] == "failing"
+    assert h["sources"]["bad"]["failure_rate"] == 1.0 and h["sources"]["good"]["failure_rate"] == 0.0
+    assert h["sources"]["good"]["last_run"]["status"] == "ok"
+    assert h["healing_outcomes"]["retry_with_backoff"]["failure"] >= 1
+    assert h["grid"]["reachable"] is False
+    session = HealingEngine(storage).start(Diagnosis("E008", "good", "E008|good"), "wait_for_grid")
+    h = client.get("/api/monitoring/health?window_minutes=5").json()
+    assert [s["id"] for s in h["active_healing_sessions"]] == [session["_id"]]
+
+
+def test_openapi_lists_runbook_paths(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in ["/health", "/api/errors", "/api/monitoring/health", "/api/sources", "/api/sources/{source_id}",
+              "/api/sources/{source_id}/crawl", "/api/results", "/metrics", "/api/backup/trigger",
+              "/api/backup/", "/api/backup/restore"]:
+        assert p in paths, p
+
+
+def test_backup_endpoints_use_the_backup_engine(client, site, storage):
+    storage.db.crawl_results.insert_one({"source": "s", "url": "u", "fields": {"a": 1}})
+    r = client.post("/api/backup/trigger", json={"label": "api-test"}, headers=KEY)
+    assert r.status_code == 200, r.text
+    made = r.json()
+    listed = client.get("/api/backup/").json()["items"]
+    assert any(b["path"] == made["path"] and b["good"] for b in listed)
+    r = client.post("/api/backup/restore", json={"backup": made["path"]}, headers=KEY)
+    assert r.status_code == 422 and "body.confirm" in r.json()["detail"]
+    r = client.post("/api/backup/restore", json={"backup": made["path"], "check_mode": True}, headers=KEY)
+    assert r.status_code == 200, r.text
+    assert client.post("/api/backup/trigger", json={"label": "bad label!"}, headers=KEY).status_code == 422
