@@ -72,7 +72,7 @@ options:
     description: Name of the mongodb container, for I(method=docker) or I(method=auto).
     type: str
   container_uri:
-    description: Connection string used inside I(container).
+    description: Connection string used inside I(container); I(login_user) is merged in too.
     type: str
     default: mongodb://localhost:27017
   tools_dir:
@@ -268,7 +268,9 @@ def run(module):
                 databases=p["databases"],
                 method=p["method"],
                 container=p["container"],
-                container_uri=p["container_uri"],
+                container_uri=mongo_uri_with_login(
+                    p["container_uri"], p["login_user"], p["login_password"]
+                ),
                 tools_dir=p["tools_dir"],
                 if_older_than=p["if_older_than"],
                 s3=p["s3"],

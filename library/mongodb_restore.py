@@ -66,7 +66,7 @@ options:
     description: Name of the mongodb container.
     type: str
   container_uri:
-    description: Connection string used inside I(container).
+    description: Connection string used inside I(container); I(login_user) is merged in too.
     type: str
     default: mongodb://localhost:27017
   tools_dir:
@@ -221,7 +221,9 @@ def run(module):
             p["backup_dir"],
             method=p["method"],
             container=p["container"],
-            container_uri=p["container_uri"],
+            container_uri=mongo_uri_with_login(
+                p["container_uri"], p["login_user"], p["login_password"]
+            ),
             tools_dir=p["tools_dir"],
             s3=p["s3"],
             skip_safety_backup=p["skip_safety_backup"],

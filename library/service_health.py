@@ -53,7 +53,7 @@ options:
         description: Port (tcp).
         type: int
       uri:
-        description: MongoDB connection string (mongodb).
+        description: MongoDB connection string (mongodb); kept out of the output as it may hold a password.
         type: str
       expected_status:
         description: Acceptable HTTP status codes (http).
@@ -164,7 +164,7 @@ def argument_spec():
                 url=dict(type="str"),
                 host=dict(type="str"),
                 port=dict(type="int"),
-                uri=dict(type="str"),
+                uri=dict(type="str", no_log=True),
                 expected_status=dict(type="list", elements="int", default=[200]),
                 json_path=dict(type="str"),
                 json_value=dict(type="raw"),

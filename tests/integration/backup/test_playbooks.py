@@ -1,0 +1,132 @@
+"""playbooks/backup.yml and playbooks/restore.yml against a mongodb container
+(the local drop-in image, FerretDB) on a network the test creates."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from backup_support import REPO, snapshot
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+IMAGE = os.environ.get("ACS_MONGODB_TEST_IMAGE", "acs-local/mongodb:7.0-ferretdb1.24.2")
+
+
+@pytest.fixture
+def stack_mongodb():
+    """A container named like the stack's mongodb service, on its own network."""
+    import docker
+    import pymongo
+
+    client = docker.from_env()
+    try:
+        client.images.get(IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {IMAGE} is missing: build the local images first (make images)")
+    project = "acs-test-" + uuid.uuid4().hex[:8]
+    network = client.networks.create(project + "_default")
+    container = client.containers.run(
+        IMAGE, name=f"{project}-mongodb-1", network=network.name, detach=True
+    )
+    try:
+        container.reload()
+        ip = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+        mongo = pymongo.MongoClient(f"mongodb://{ip}:27017/", serverSelectionTimeoutMS=30000)
+        mongo.admin.command("ping")
+        yield project, mongo
+        mongo.close()
+    finally:
+        container.remove(force=True)
+        network.remove()
+
+
+def run_playbook(tmp_path, playbook, *extra):
+    (tmp_path / "ansible.cfg").write_text(
+        "[defaults]\n"
+        f"library = {REPO / 'library'}\n"
+        f"module_utils = {REPO / 'module_utils'}\n"
+        "stdout_callback = ansible.posix.json\n"
+        "retry_files_enabled = false\n"
+    )
+    (tmp_path / "hosts.yml").write_text(
+        json.dumps(
+            {
+                "crawler_stack": {
+                    "hosts": {
+                        "localhost": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": sys.executable,
+                        }
+                    }
+                }
+            }
+        )
+    )
+    cmd = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i",
+        str(tmp_path / "hosts.yml"),
+        str(REPO / "playbooks" / playbook),
+        *extra,
+    ]
+    env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"))
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    report = json.loads(proc.stdout)
+    tasks = {
+        t["task"]["name"]: t["hosts"].get("localhost", {}) for t in report["plays"][0]["tasks"]
+    }
+    return proc.returncode, tasks
+
+
+def test_backup_then_restore_playbooks(stack_mongodb, tmp_path):
+    project, mongo = stack_mongodb
+    mongo.crawler.pages.insert_many([{"url": f"u{i}", "n": i} for i in range(150)])
+    mongo.crawler.pages.create_index("url", unique=True)
+    original = snapshot(mongo, ("crawler",))
+    backups = tmp_path / "backups"
+    common = ["-e", f"stack_project_name={project}", "-e", f"stack_backup_dir={backups}"]
+
+    rc, tasks = run_playbook(tmp_path, "backup.yml", *common, "-e", "backup_label=nightly")
+    assert rc == 0, tasks
+    made = tasks["Back up MongoDB to " + str(backups)]
+    assert made["changed"] is True
+    assert made["totals"]["documents"] == 150
+    assert made["method"] == "native"  # the FerretDB image has no mongodump
+
+    mongo.crawler.pages.delete_many({"n": {"$gte": 50}})
+    damaged = snapshot(mongo, ("crawler",))
+
+    rc, tasks = run_playbook(tmp_path, "restore.yml", *common, "-e", "confirm=no")
+    assert rc != 0
+    assert "restore not confirmed" in tasks["Refuse without confirmation"]["msg"]
+    assert snapshot(mongo, ("crawler",)) == damaged
+
+    rc, tasks = run_playbook(
+        tmp_path,
+        "restore.yml",
+        *common,
+        "-e",
+        "confirm=yes",
+        "-e",
+        '{"restore_health_targets": []}',
+    )
+    assert rc == 0, tasks
+    assert snapshot(mongo, ("crawler",)) == original
+    report = tasks["Safety backup of the replaced data"]["msg"]
+    assert "-pre-restore.archive.gz" in report
+    health = tasks["The stack is healthy after the restore"]
+    assert health["healthy"] == ["mongodb"]
