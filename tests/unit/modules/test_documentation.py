@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from conftest import load_library
+from module_support import load_library
 
 
 def _compare(doc_options, spec, where):

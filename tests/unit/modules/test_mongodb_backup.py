@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ModuleFail
+from module_support import ModuleFail
 
 
 def _fake_backup(backup_dir, name, finished_at, size=10):

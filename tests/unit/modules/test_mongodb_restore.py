@@ -6,7 +6,7 @@ import gzip
 import json
 
 import pytest
-from conftest import ModuleFail
+from module_support import ModuleFail
 
 
 def _archive_with_manifest(tmp_path, sha="0" * 64):
@@ -78,7 +78,7 @@ def test_remote_key_without_s3_settings_is_explained(run_module, tmp_path):
 
 
 def test_diff_lists_counts_before_and_after():
-    from conftest import load_library
+    from module_support import load_library
 
     module = load_library("mongodb_restore")
     diff = module._diff(

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 from ansible.module_utils import acs_health
-from conftest import ModuleFail
+from module_support import ModuleFail
 
 
 def _closed_port():

@@ -1,0 +1,35 @@
+"""Helpers to run the repository's modules in-process, the way community.docker's unit
+tests do: module_utils/ is added to ansible.module_utils' package path, args
+are patched in, and exit_json/fail_json raise instead of exiting."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import ansible.module_utils
+
+REPO = Path(__file__).resolve().parents[3]
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+
+
+class ModuleExit(Exception):
+    def __init__(self, result):
+        super().__init__(result)
+        self.result = result
+
+
+class ModuleFail(ModuleExit):
+    pass
+
+
+def load_library(name):
+    spec = importlib.util.spec_from_file_location(
+        f"acs_library_{name}", REPO / "library" / f"{name}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
