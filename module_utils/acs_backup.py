@@ -1200,13 +1200,23 @@ def resolve_source(source, backup_dir, s3=None, download_dir=None):
     )
 
 
+def _collection_count(coll):
+    """Document count from the server's catalog ($collStats): cheap on MongoDB
+    and on FerretDB alike, where count/countDocuments scan every document."""
+    try:
+        stats = list(coll.aggregate([{"$collStats": {"count": {}}}]))
+        return sum(int(s.get("count", 0)) for s in stats)
+    except pymongo.errors.OperationFailure:
+        return coll.estimated_document_count()
+
+
 def _current_counts(client, counts):
     current = {}
     for db_name, colls in counts.items():
         existing = set(client[db_name].list_collection_names())
         for coll in colls:
             current.setdefault(db_name, {})[coll] = (
-                client[db_name][coll].count_documents({}) if coll in existing else None
+                _collection_count(client[db_name][coll]) if coll in existing else None
             )
     return current
 
@@ -1281,22 +1291,29 @@ def restore(
     client = _client(uri)
     try:
         _server_version(client)
-        current = _current_counts(client, counts)
-        replaced = [
-            {"namespace": f"{db}.{c}", "current_documents": current[db][c], "backup_documents": n}
-            for db, colls in sorted(counts.items())
-            for c, n in sorted(colls.items())
-        ]
+
+        def replaced_from(current):
+            return [
+                {
+                    "namespace": f"{db}.{c}",
+                    "current_documents": (current.get(db) or {}).get(c),
+                    "backup_documents": n,
+                }
+                for db, colls in sorted(counts.items())
+                for c, n in sorted(colls.items())
+            ]
+
         result = {
             "changed": True,
             "archive": archive,
             "backup": manifest,
             "method": chosen,
-            "replaced": replaced,
+            "replaced": None,
             "safety_backup": None,
             "check_mode": check_mode,
         }
         if check_mode:
+            result["replaced"] = replaced_from(_current_counts(client, counts))
             return result
         if chosen == "mongodump":
             # mongorestore's own dry run too, when the real tool is here.
@@ -1311,6 +1328,10 @@ def restore(
                 container_uri=container_uri,
                 tools_dir=tools_dir,
             )
+            # The safety backup counted the data being replaced: no second scan.
+            result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))
+        else:
+            result["replaced"] = replaced_from(_current_counts(client, counts))
         t0 = time.monotonic()
         if chosen == "native":
             _restore_native(client, archive)
