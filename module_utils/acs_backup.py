@@ -1333,12 +1333,19 @@ def restore(
         else:
             result["replaced"] = replaced_from(_current_counts(client, counts))
         t0 = time.monotonic()
-        if chosen == "native":
-            _restore_native(client, archive)
-        elif chosen == "mongodump":
-            _run_mongorestore(find_tool("mongorestore", tools_dir), uri, archive)
-        else:
-            _restore_docker(container, container_uri, archive)
+        try:
+            if chosen == "native":
+                _restore_native(client, archive)
+            elif chosen == "mongodump":
+                _run_mongorestore(find_tool("mongorestore", tools_dir), uri, archive)
+            else:
+                _restore_docker(container, container_uri, archive)
+        except pymongo.errors.PyMongoError as exc:
+            safety = (result["safety_backup"] or {}).get("path")
+            raise BackupError(
+                f"restore failed part way ({exc}); the data may be incomplete: restore the "
+                f"safety backup {safety} or another backup"
+            ) from exc
         result["duration_seconds"] = round(time.monotonic() - t0, 3)
         after = _current_counts(client, counts)
         if after != counts:
