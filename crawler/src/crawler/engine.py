@@ -109,6 +109,7 @@ class Crawler:
         self._state_changes: dict = {}
         self._storage_session_open = False
         self._flush_lock = asyncio.Lock()
+        self.flush_interval = 5.0
 
     # --- helpers ---------------------------------------------------------------
     def _default_browser(self, wait_selectors: list[str]):
@@ -136,6 +137,11 @@ class Crawler:
 
     def _storage_error(self, exc, n):
         self._count_error(ErrorCode.STORAGE)
+        # spooled with the next flush, so the outage itself shows in /api/errors afterwards
+        self.writer.add_doc("error_logs", {
+            "ts": now(), "source": self.source.name, "run_id": self.run_id, "url": None, "code": "E009",
+            "message": f"MongoDB write failed, {n} records spooled: {str(exc)[:300]}", "status": None,
+            "mode": None})
         if not self._storage_session_open:
             # one healing session per outage: spool now, replay when MongoDB answers
             self._storage_session_open = True
@@ -250,7 +256,7 @@ class Crawler:
             self.writer.add_result({
                 "source": self.source.name, "url": url, "fields": fields, "content_hash": content_hash(fields),
                 "status": status, "fetched_at": now(), "mode": page.mode, "run_id": self.run_id})
-            if len(self.writer._results) >= self.writer.batch_size:
+            if self.writer.pending >= self.writer.batch_size and not self._flush_lock.locked():
                 await self._flush()
             robots = self.source.politeness.obey_robots
             for link in res["links"]:
@@ -370,7 +376,14 @@ class Crawler:
                         finally:
                             queue.task_done()
 
+                async def flusher():
+                    # errors and small batches reach MongoDB (and /api/errors) while a long run goes on
+                    while True:
+                        await asyncio.sleep(self.flush_interval)
+                        await self._flush()
+
                 tasks = [asyncio.create_task(worker()) for _ in range(workers_n)]
+                tasks.append(asyncio.create_task(flusher()))
                 await queue.join()
                 for t in tasks:
                     t.cancel()

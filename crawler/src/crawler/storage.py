@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -109,6 +110,8 @@ class Storage:
 
     def write_docs(self, collection: str, docs: list[dict]) -> None:
         """Insert-or-replace by _id, so a replayed document lands once."""
+        # the last copy of a document wins (a session saved twice, spooled twice)
+        docs = list({d["_id"]: d for d in docs}.values())
         if docs:
             self.db[collection].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs],
                                            ordered=False)
@@ -196,19 +199,31 @@ class Writer:
         self._docs: dict[str, list[dict]] = {}
         self.stats = {"new": 0, "changed": 0, "unchanged": 0, "spooled": 0, "replayed": 0}
         self.storage_failures = 0
+        # the crawler adds from the event loop and flushes from a worker thread
+        self._lock = threading.Lock()
+        self._flush_mutex = threading.Lock()
+
+    @property
+    def pending(self) -> int:
+        return len(self._results)
 
     def add_result(self, doc: dict) -> None:
-        self._results.append(doc)
-        if len(self._results) >= self.batch_size:
-            self.flush()
+        with self._lock:
+            self._results.append(doc)
 
     def add_doc(self, collection: str, doc: dict) -> None:
         doc.setdefault("_id", new_id())
-        self._docs.setdefault(collection, []).append(doc)
+        with self._lock:
+            self._docs.setdefault(collection, []).append(doc)
 
     def flush(self) -> bool:
-        results, self._results = self._results, []
-        docs, self._docs = self._docs, {}
+        with self._flush_mutex:
+            return self._flush()
+
+    def _flush(self) -> bool:
+        with self._lock:
+            results, self._results = self._results, []
+            docs, self._docs = self._docs, {}
         try:
             if self.spool.files():
                 self.stats["replayed"] += self.spool.replay(self.storage)

@@ -43,10 +43,14 @@ class GridClient:
         for node in nodes:
             if node.get("availability", "UP") != "UP":
                 continue
-            for slot in node.get("slots", []):
-                total += 1
-                if not slot.get("session"):
-                    free += 1
+            # a node offers a slot per detected browser and session, but runs
+            # at most maxSessions sessions at once: count that, not the slots
+            slots = [s for s in node.get("slots", [])
+                     if (s.get("stereotype") or {}).get("browserName", "chrome") in ("chrome", "chromium")]
+            used = sum(1 for s in node.get("slots", []) if s.get("session"))
+            cap = node.get("maxSessions") or len(slots)
+            total += min(len(slots), cap)
+            free += max(0, min(len(slots) - used, cap - used))
         queue = None
         try:
             g = requests.post(f"{self.hub_url}/graphql", json={"query": "{ grid { sessionQueueSize } }"},
@@ -126,6 +130,8 @@ class SeleniumFetcher:
             self.sessions_quit += 1
 
     def _acquire(self) -> _Session:
+        if self.limit == 0:
+            self.start()  # reads /status first; raises E008 when the Grid has no capacity
         with self._cond:
             while not self._idle and self._open >= self.limit:
                 self._cond.wait()
