@@ -1,0 +1,30 @@
+"""MongoDB backup on a schedule, through the one backup engine
+(module_utils/acs_backup.py, shipped as crawler._backup_engine).
+
+Schedule: ACS_BACKUP_SCHEDULE (cron, default 03:00 daily); retention:
+BACKUP_KEEP_LAST / BACKUP_MAX_AGE_DAYS; target: BACKUP_DIR (/data/backups)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import DAG, task
+
+with DAG(
+    dag_id="backup_dag",
+    schedule=os.environ.get("ACS_BACKUP_SCHEDULE", "0 3 * * *"),
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"owner": "crawler", "retries": 2, "retry_delay": timedelta(minutes=10)},
+    tags=["backup"],
+) as dag:
+
+    @task(task_id="backup")
+    def backup() -> dict:
+        from crawler.dags_support import backup as run_backup
+
+        return run_backup("scheduled")
+
+    backup()

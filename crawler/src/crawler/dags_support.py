@@ -1,0 +1,123 @@
+"""What the Airflow DAGs call. Kept out of the DAG files so that they stay
+thin, import fast in the DagBag, and the logic is tested without Airflow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from pymongo.errors import PyMongoError
+
+from crawler.config import Settings
+from crawler.models import Source, load_sources_yaml
+from crawler.storage import Spool, Storage
+
+log = logging.getLogger(__name__)
+
+
+def _cache_path() -> Path:
+    return Path(os.environ.get("CRAWLER_DAG_SOURCES_CACHE", "/tmp/acs-crawler-sources.json"))  # noqa: S108
+
+
+def load_sources_for_dags(settings: Settings | None = None) -> list[Source]:
+    """Enabled sources from MongoDB. When MongoDB does not answer within a
+    second, the last list seen (cache file) keeps the DAGs in place instead of
+    making them vanish on a blip; without a cache, the YAML sources file."""
+    settings = settings or Settings()
+    try:
+        st = Storage(settings.mongo_uri, settings.mongo_db, timeout_ms=1000)
+        try:
+            docs = list(st.db.sources.find({"enabled": {"$ne": False}}).sort("_id"))
+        finally:
+            st.client.close()
+        sources = []
+        for d in docs:
+            try:
+                sources.append(Source.from_doc(d))
+            except ValueError as exc:  # one bad document must not hide every other DAG
+                log.error("source %s is invalid, no DAG for it: %s", d.get("_id"), exc)
+        try:
+            _cache_path().write_text(json.dumps([s.model_dump(mode="json") for s in sources]))
+        except OSError:
+            pass
+        return sources
+    except PyMongoError as exc:
+        log.warning("MongoDB unavailable while parsing DAGs (%s)", exc)
+    cache = _cache_path()
+    if cache.is_file():
+        return [Source.model_validate(d) for d in json.loads(cache.read_text())]
+    if settings.sources_file and settings.sources_file.is_file():
+        return [Source(**s.model_dump()) for s in load_sources_yaml(settings.sources_file.read_text())
+                if s.enabled]
+    return []
+
+
+def airflow_schedule(source: Source) -> str | None:
+    if source.schedule in (None, "@once", "@continuous"):
+        return source.schedule
+    return source.schedule
+
+
+def crawl(source_name: str, run_id: str | None = None, settings: Settings | None = None) -> dict:
+    from crawler.engine import crawl_source
+
+    settings = settings or Settings()
+    st = Storage(settings.mongo_uri, settings.mongo_db)
+    doc = st.db.sources.find_one({"_id": source_name})
+    if doc is None:
+        raise ValueError(f"source {source_name!r} not found in MongoDB (deleted after the DAG was parsed?)")
+    result = crawl_source(Source.from_doc(doc), st, settings, run_id=run_id, trigger="airflow")
+    return json.loads(json.dumps(result, default=str))
+
+
+def needs_healing(stats: dict) -> bool:
+    return bool(stats.get("pages_failed") or stats.get("spool_records"))
+
+
+def heal(stats: dict, settings: Settings | None = None) -> dict:
+    """After a run with failures: replay the spool (E009), then re-crawl once
+    the pages that failed with a transient code (E001/E002/E004/E005/E008),
+    with the slowed-down politeness the run has recorded."""
+    from crawler.engine import crawl_source
+
+    settings = settings or Settings()
+    st = Storage(settings.mongo_uri, settings.mongo_db)
+    out = {"replayed": 0, "retried": 0, "recovered": 0}
+    out["replayed"] = Spool(settings.spool_dir).replay(st)
+    failed = sorted({e["url"] for e in st.db.error_logs.find(
+        {"run_id": stats["_id"], "code": {"$in": ["E001", "E002", "E004", "E005", "E008"]}, "url": {"$ne": None}})})
+    ok_urls = {d["url"] for d in st.db.crawl_results.find({"run_id": stats["_id"]}, {"url": 1})}
+    failed = [u for u in failed if u not in ok_urls]
+    if failed:
+        src = Source.from_doc(st.db.sources.find_one({"_id": stats["source"]}))
+        src.start_urls = failed
+        src.links.max_depth = 0
+        res = crawl_source(src, st, settings, trigger="airflow-heal")
+        out.update(retried=len(failed), recovered=res["pages_ok"], heal_run_id=res["_id"])
+    return out
+
+
+def push_metrics(stats: dict, settings: Settings | None = None) -> bool:
+    from crawler.metrics import push_run_metrics
+
+    settings = settings or Settings()
+    if not settings.pushgateway_url:
+        log.info("PUSHGATEWAY_URL not set: metrics not pushed")
+        return False
+    push_run_metrics(settings.pushgateway_url, stats["source"], stats)
+    return True
+
+
+def backup(label: str = "scheduled", settings: Settings | None = None) -> dict:
+    from crawler import backup as engine
+
+    settings = settings or Settings()
+    opts = {}
+    if os.environ.get("BACKUP_KEEP_LAST"):
+        opts["keep_last"] = int(os.environ["BACKUP_KEEP_LAST"])
+    if os.environ.get("BACKUP_MAX_AGE_DAYS"):
+        opts["max_age_days"] = int(os.environ["BACKUP_MAX_AGE_DAYS"])
+    result = engine.run_backup(settings.mongo_uri, str(settings.backup_dir), label=label, **opts)
+    return json.loads(json.dumps(result, default=str))
