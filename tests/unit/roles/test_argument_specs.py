@@ -1,0 +1,86 @@
+"""Role variables: the argument specs mirror the defaults, and wrong input
+fails in site.yml's validation, before anything changes, naming the variable."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from stack_role_helpers import REPO, ROLES
+
+
+def _defaults(role: str) -> dict:
+    return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()) or {}
+
+
+def _spec(role: str) -> dict:
+    return yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())[
+        "argument_specs"
+    ]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_spec_mirrors_defaults(role):
+    defaults = _defaults(role)
+    options = _spec(role)["main"]["options"]
+    assert set(options) == set(defaults), (
+        "argument_specs.yml and defaults/main.yml list different variables"
+    )
+    for name, value in defaults.items():
+        assert name.startswith(role + "_") or (role == "crawler" and name.startswith("crawler_")), (
+            name
+        )
+        assert options[name].get("description"), f"{name} has no description"
+        if "{{" in json.dumps(value):
+            continue  # computed default: documented in the description
+        assert options[name].get("default") == value, (
+            f"{name}: spec default differs from defaults/main.yml"
+        )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_preflight_entry_point_validates_the_same_options(role):
+    spec = _spec(role)
+    assert spec["preflight"]["options"] == spec["main"]["options"]
+
+
+def test_valid_configuration_passes(preflight):
+    proc = preflight({})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"changed=0\s", proc.stdout)
+
+
+BAD_INPUT = [
+    ({"nginx_http_port": "eighty"}, "nginx_http_port", "int"),
+    ({"stack_api_replicas": -1}, "stack_api_replicas", "1 or more"),
+    ({"stack_image_source": "dockerhub"}, "stack_image_source", "official, local"),
+    ({"crawler_image_delivery": "ftp"}, "crawler_image_delivery", "build, load, pull"),
+    ({"selenium_grid_node_max_sessions": 0}, "selenium_grid_node_max_sessions", "1 or more"),
+    ({"selenium_grid_chrome_replicas": -2}, "selenium_grid_chrome_replicas", "0 or more"),
+    ({"stack_resources": {"chrome": {"mem_limit": "lots"}}}, "stack_resources.chrome", "512m"),
+    ({"stack_resources": {"chromium": {"cpus": 1}}}, "stack_resources.chromium", "must be one of"),
+    (
+        {"stack_secrets": {"postgres_password": "short"}},
+        "stack_secrets.postgres_password",
+        "12 or more",
+    ),
+    ({"airflow_admin_username": "admin"}, "airflow_admin_username", "admin/admin"),
+    ({"monitoring_grafana_admin_user": "admin"}, "monitoring_grafana_admin_user", "admin/admin"),
+    ({"nginx_https_port": 80}, "nginx_https_port", "distinct"),
+    ({"nginx_tls_certificate_src": "/tmp/cert.pem"}, "nginx_tls_private_key_src", "both"),
+    ({"stack_project_dir": "opt/acs"}, "stack_project_dir", "absolute"),
+    ({"crawler_image_delivery": "load"}, "crawler_image_archive", "tarball"),
+]
+
+
+@pytest.mark.parametrize(("extra", "variable", "allowed"), BAD_INPUT, ids=[b[1] for b in BAD_INPUT])
+def test_bad_input_fails_before_any_change(preflight, extra, variable, allowed):
+    proc = preflight(extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    failed = out[out.index("[ERROR]") :]
+    assert variable in failed, failed[:2000]
+    assert allowed in failed, failed[:2000]
+    assert re.search(r"changed=0\s", proc.stdout), "something changed before validation failed"
