@@ -16,7 +16,8 @@ def engine() -> ModuleType:
         from crawler import _backup_engine
     except ImportError as exc:  # pragma: no cover - packaging error
         raise BackupUnavailable(
-            f"backup engine not packaged (crawler/_backup_engine.py -> module_utils/acs_backup.py): {exc}") from exc
+            f"backup engine not packaged (crawler/_backup_engine.py -> module_utils/acs_backup.py): {exc}"
+        ) from exc
     return _backup_engine
 
 

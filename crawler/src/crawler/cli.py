@@ -34,10 +34,14 @@ def cmd_crawl(args, s: Settings) -> int:
     st = _storage(s)
     doc = st.db.sources.find_one({"_id": args.source})
     if doc is None:
-        print(f"error: source {args.source!r} not found; list them with: python -m crawler sources list",
-              file=sys.stderr)
+        print(
+            f"error: source {args.source!r} not found; list them with: python -m crawler sources list",
+            file=sys.stderr,
+        )
         return 2
-    result = crawl_source(Source.from_doc(doc), st, s, trigger="cli", parse_workers=args.parse_workers)
+    result = crawl_source(
+        Source.from_doc(doc), st, s, trigger="cli", parse_workers=args.parse_workers
+    )
     _print(result)
     return 0 if result["status"] != "failed" else 1
 
@@ -51,7 +55,9 @@ def cmd_errors(args, s: Settings) -> int:
     if args.since:
         q["ts"] = {"$gte": args.since}
     for d in _storage(s).db.error_logs.find(q).sort("ts", DESCENDING).limit(args.limit):
-        print(f"{d['ts']:%Y-%m-%dT%H:%M:%SZ} {d['code']} {d.get('source')} {d.get('url') or '-'} {d.get('message')}")
+        print(
+            f"{d['ts']:%Y-%m-%dT%H:%M:%SZ} {d['code']} {d.get('source')} {d.get('url') or '-'} {d.get('message')}"
+        )
     return 0
 
 
@@ -80,7 +86,9 @@ def cmd_sources(args, s: Settings) -> int:
     st = _storage(s)
     if args.action == "list":
         for d in st.db.sources.find().sort("_id"):
-            print(f"{d['_id']}\t{d.get('mode')}\t{d.get('schedule')}\t{'enabled' if d.get('enabled', True) else 'disabled'}")
+            print(
+                f"{d['_id']}\t{d.get('mode')}\t{d.get('schedule')}\t{'enabled' if d.get('enabled', True) else 'disabled'}"
+            )
         return 0
     try:
         wanted = load_sources_yaml(Path(args.file).read_text())
@@ -120,12 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("crawl", help="crawl one source once, now")
     c.add_argument("source")
     c.add_argument("--browser-engine", choices=["selenium", "playwright"])
-    c.add_argument("--parse-workers", type=int, default=0, help="processes for parsing (0 = in the event loop)")
+    c.add_argument(
+        "--parse-workers", type=int, default=0, help="processes for parsing (0 = in the event loop)"
+    )
     e = sub.add_parser("errors", help="recent errors, newest first")
     e.add_argument("--limit", type=int, default=20)
     e.add_argument("--source")
     e.add_argument("--code", help="E001..E010")
-    e.add_argument("--since", type=datetime.fromisoformat, help="ISO time, e.g. 2026-01-31T00:00:00+00:00")
+    e.add_argument(
+        "--since", type=datetime.fromisoformat, help="ISO time, e.g. 2026-01-31T00:00:00+00:00"
+    )
     h = sub.add_parser("healing", help="self-healing status (as GET /api/monitoring/health)")
     h.add_argument("--window", type=int, default=60, help="minutes")
     r = sub.add_parser("replay-spool", help="write spooled results to MongoDB")
@@ -134,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
     so.add_argument("action", choices=["list", "load"])
     so.add_argument("file", nargs="?")
     so.add_argument("--check", action="store_true", help="report what would change, write nothing")
-    so.add_argument("--prune", action="store_true", help="delete sources that the file does not name")
+    so.add_argument(
+        "--prune", action="store_true", help="delete sources that the file does not name"
+    )
     sub.add_parser("init-db", help="create the MongoDB indexes (idempotent)")
     args = p.parse_args(argv)
     if args.command == "sources" and args.action == "load" and not args.file:
@@ -145,8 +159,13 @@ def main(argv: list[str] | None = None) -> int:
             _storage(s).ensure_indexes()
             _print({"indexes": "ok"})
             return 0
-        return {"crawl": cmd_crawl, "errors": cmd_errors, "healing": cmd_healing, "replay-spool": cmd_replay,
-                "sources": cmd_sources}[args.command](args, s)
+        return {
+            "crawl": cmd_crawl,
+            "errors": cmd_errors,
+            "healing": cmd_healing,
+            "replay-spool": cmd_replay,
+            "sources": cmd_sources,
+        }[args.command](args, s)
     except PyMongoError as exc:
         print(f"error E009: MongoDB at {s.mongo_uri} not usable: {exc}", file=sys.stderr)
         return 1

@@ -11,26 +11,57 @@ def _keys() -> list[str]:
     keys = [k.strip() for k in os.environ.get("CRAWLER_API_KEYS", "").split(",") if k.strip()]
     key_file = os.environ.get("CRAWLER_API_KEYS_FILE")
     if key_file and Path(key_file).is_file():
-        keys += [ln.strip() for ln in Path(key_file).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+        keys += [
+            ln.strip()
+            for ln in Path(key_file).read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")
+        ]
     return keys
 
 
 @dataclass
 class Settings:
-    mongo_uri: str = field(default_factory=lambda: os.environ.get("MONGO_URI", "mongodb://mongodb:27017"))
+    mongo_uri: str = field(
+        default_factory=lambda: os.environ.get("MONGO_URI", "mongodb://mongodb:27017")
+    )
     mongo_db: str = field(default_factory=lambda: os.environ.get("MONGO_DB", "crawler"))
     api_keys: list[str] = field(default_factory=_keys)
-    selenium_hub_url: str = field(default_factory=lambda: os.environ.get("SELENIUM_HUB_URL", "http://selenium-hub:4444"))
-    browser_engine: str = field(default_factory=lambda: os.environ.get("CRAWLER_BROWSER_ENGINE", "selenium"))
-    chromium_path: str = field(default_factory=lambda: os.environ.get("CRAWLER_CHROMIUM_PATH", "/usr/bin/chromium"))
-    browser_pages_per_session: int = field(default_factory=lambda: int(os.environ.get("CRAWLER_PAGES_PER_SESSION", "50")))
-    spool_dir: Path = field(default_factory=lambda: Path(os.environ.get("CRAWLER_SPOOL_DIR", "/var/lib/crawler/spool")))
-    pushgateway_url: str | None = field(default_factory=lambda: os.environ.get("PUSHGATEWAY_URL") or None)
-    airflow_api_url: str | None = field(default_factory=lambda: os.environ.get("AIRFLOW_API_URL") or None)
-    airflow_username: str | None = field(default_factory=lambda: os.environ.get("AIRFLOW_API_USERNAME") or None)
-    airflow_password: str | None = field(default_factory=lambda: os.environ.get("AIRFLOW_API_PASSWORD") or None)
-    backup_dir: Path = field(default_factory=lambda: Path(os.environ.get("BACKUP_DIR", "/data/backups")))
+    selenium_hub_url: str = field(
+        default_factory=lambda: os.environ.get("SELENIUM_HUB_URL", "http://selenium-hub:4444")
+    )
+    browser_engine: str = field(
+        default_factory=lambda: os.environ.get("CRAWLER_BROWSER_ENGINE", "selenium")
+    )
+    chromium_path: str = field(
+        default_factory=lambda: os.environ.get("CRAWLER_CHROMIUM_PATH", "/usr/bin/chromium")
+    )
+    browser_pages_per_session: int = field(
+        default_factory=lambda: int(os.environ.get("CRAWLER_PAGES_PER_SESSION", "50"))
+    )
+    spool_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("CRAWLER_SPOOL_DIR", "/var/lib/crawler/spool"))
+    )
+    pushgateway_url: str | None = field(
+        default_factory=lambda: os.environ.get("PUSHGATEWAY_URL") or None
+    )
+    airflow_api_url: str | None = field(
+        default_factory=lambda: os.environ.get("AIRFLOW_API_URL") or None
+    )
+    airflow_username: str | None = field(
+        default_factory=lambda: os.environ.get("AIRFLOW_API_USERNAME") or None
+    )
+    airflow_password: str | None = field(
+        default_factory=lambda: os.environ.get("AIRFLOW_API_PASSWORD") or None
+    )
+    backup_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("BACKUP_DIR", "/data/backups"))
+    )
     sources_file: Path | None = field(
-        default_factory=lambda: Path(p) if (p := os.environ.get("CRAWLER_SOURCES_FILE")) else None)
-    batch_size: int = field(default_factory=lambda: int(os.environ.get("CRAWLER_BATCH_SIZE", "200")))
-    health_window_minutes: int = field(default_factory=lambda: int(os.environ.get("CRAWLER_HEALTH_WINDOW_MINUTES", "60")))
+        default_factory=lambda: Path(p) if (p := os.environ.get("CRAWLER_SOURCES_FILE")) else None
+    )
+    batch_size: int = field(
+        default_factory=lambda: int(os.environ.get("CRAWLER_BATCH_SIZE", "200"))
+    )
+    health_window_minutes: int = field(
+        default_factory=lambda: int(os.environ.get("CRAWLER_HEALTH_WINDOW_MINUTES", "60"))
+    )

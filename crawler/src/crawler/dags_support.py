@@ -3,6 +3,7 @@ thin, import fast in the DagBag, and the logic is tested without Airflow."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -38,10 +39,8 @@ def load_sources_for_dags(settings: Settings | None = None) -> list[Source]:
                 sources.append(Source.from_doc(d))
             except ValueError as exc:  # one bad document must not hide every other DAG
                 log.error("source %s is invalid, no DAG for it: %s", d.get("_id"), exc)
-        try:
+        with contextlib.suppress(OSError):  # a read-only cache only costs the fallback
             _cache_path().write_text(json.dumps([s.model_dump(mode="json") for s in sources]))
-        except OSError:
-            pass
         return sources
     except PyMongoError as exc:
         log.warning("MongoDB unavailable while parsing DAGs (%s)", exc)
@@ -49,8 +48,11 @@ def load_sources_for_dags(settings: Settings | None = None) -> list[Source]:
     if cache.is_file():
         return [Source.model_validate(d) for d in json.loads(cache.read_text())]
     if settings.sources_file and settings.sources_file.is_file():
-        return [Source(**s.model_dump()) for s in load_sources_yaml(settings.sources_file.read_text())
-                if s.enabled]
+        return [
+            Source(**s.model_dump())
+            for s in load_sources_yaml(settings.sources_file.read_text())
+            if s.enabled
+        ]
     return []
 
 
@@ -67,7 +69,9 @@ def crawl(source_name: str, run_id: str | None = None, settings: Settings | None
     st = Storage(settings.mongo_uri, settings.mongo_db)
     doc = st.db.sources.find_one({"_id": source_name})
     if doc is None:
-        raise ValueError(f"source {source_name!r} not found in MongoDB (deleted after the DAG was parsed?)")
+        raise ValueError(
+            f"source {source_name!r} not found in MongoDB (deleted after the DAG was parsed?)"
+        )
     result = crawl_source(Source.from_doc(doc), st, settings, run_id=run_id, trigger="airflow")
     return json.loads(json.dumps(result, default=str))
 
@@ -86,8 +90,18 @@ def heal(stats: dict, settings: Settings | None = None) -> dict:
     st = Storage(settings.mongo_uri, settings.mongo_db)
     out = {"replayed": 0, "retried": 0, "recovered": 0}
     out["replayed"] = Spool(settings.spool_dir).replay(st)
-    failed = sorted({e["url"] for e in st.db.error_logs.find(
-        {"run_id": stats["_id"], "code": {"$in": ["E001", "E002", "E004", "E005", "E008"]}, "url": {"$ne": None}})})
+    failed = sorted(
+        {
+            e["url"]
+            for e in st.db.error_logs.find(
+                {
+                    "run_id": stats["_id"],
+                    "code": {"$in": ["E001", "E002", "E004", "E005", "E008"]},
+                    "url": {"$ne": None},
+                }
+            )
+        }
+    )
     ok_urls = {d["url"] for d in st.db.crawl_results.find({"run_id": stats["_id"]}, {"url": 1})}
     failed = [u for u in failed if u not in ok_urls]
     if failed:

@@ -19,7 +19,13 @@ from crawler.errors import CrawlError, ErrorCode, classify_exception, looks_bloc
 from crawler.extract import extract, needs_javascript, parse_html
 from crawler.fetch.static import StaticFetcher, backoff_delay
 from crawler.healing import (
-    FALLBACK_SELECTOR, RETRY, SLOW_DOWN, SWITCH_TO_BROWSER, WAIT_FOR_GRID, Diagnosis, HealingEngine,
+    FALLBACK_SELECTOR,
+    RETRY,
+    SLOW_DOWN,
+    SWITCH_TO_BROWSER,
+    WAIT_FOR_GRID,
+    Diagnosis,
+    HealingEngine,
 )
 from crawler.metrics import Metrics, default_metrics
 from crawler.models import FieldSpec, Source
@@ -50,8 +56,15 @@ def _link_filter(rules_json: str, hosts: tuple[str, ...]):
     return ok
 
 
-def process_page(text: str, url: str, fields_json: str, preferred: dict[str, str], follow: bool,
-                 rules_json: str, hosts: tuple[str, ...]) -> dict:
+def process_page(
+    text: str,
+    url: str,
+    fields_json: str,
+    preferred: dict[str, str],
+    follow: bool,
+    rules_json: str,
+    hosts: tuple[str, ...],
+) -> dict:
     """CPU part of a page (parse, extract, normalise and filter links).
     Top-level so it can run in a worker process."""
     doc = parse_html(text, url)
@@ -65,29 +78,48 @@ def process_page(text: str, url: str, fields_json: str, preferred: dict[str, str
             if n and n not in seen and ok(n):
                 seen.add(n)
                 links.append(n)
-    out = {"fields": ex.fields, "used": ex.used, "missing": ex.missing, "links": links,
-           "needs_js": bool(ex.missing) and needs_javascript(ex, text),
-           "blocked": bool(ex.missing) and looks_blocked(text)}
+    out = {
+        "fields": ex.fields,
+        "used": ex.used,
+        "missing": ex.missing,
+        "links": links,
+        "needs_js": bool(ex.missing) and needs_javascript(ex, text),
+        "blocked": bool(ex.missing) and looks_blocked(text),
+    }
     return out
 
 
 def content_hash(fields: dict) -> str:
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
 
 
 class Crawler:
-    def __init__(self, source: Source, storage: Storage | None, settings: Settings | None = None, *,
-                 metrics: Metrics | None = None, healing: HealingEngine | None = None, spool: Spool | None = None,
-                 browser_factory=None, parse_workers: int = 0, run_id: str | None = None,
-                 trigger: str = "manual", writer: Writer | None = None):
+    def __init__(
+        self,
+        source: Source,
+        storage: Storage | None,
+        settings: Settings | None = None,
+        *,
+        metrics: Metrics | None = None,
+        healing: HealingEngine | None = None,
+        spool: Spool | None = None,
+        browser_factory=None,
+        parse_workers: int = 0,
+        run_id: str | None = None,
+        trigger: str = "manual",
+        writer: Writer | None = None,
+    ):
         self.source = source
         self.storage = storage
         self.settings = settings or Settings()
         self.metrics = metrics or default_metrics()
         self.healing = healing or HealingEngine(storage, metrics=self.metrics)
         self.spool = spool or Spool(self.settings.spool_dir)
-        self.writer = writer or Writer(storage, self.spool, self.settings.batch_size,
-                                       on_storage_error=self._storage_error)
+        self.writer = writer or Writer(
+            storage, self.spool, self.settings.batch_size, on_storage_error=self._storage_error
+        )
         self.browser_factory = browser_factory or self._default_browser
         self.parse_workers = parse_workers
         self.run_id = run_id or new_id()
@@ -95,12 +127,20 @@ class Crawler:
         st = source.state
         self.mode = st.effective_mode or ("browser" if source.mode == "browser" else "static")
         self.preferred = dict(st.selectors)
-        self._fields_json = json.dumps({k: v.model_dump(mode="json") for k, v in source.fields.items()},
-                                       sort_keys=True)
+        self._fields_json = json.dumps(
+            {k: v.model_dump(mode="json") for k, v in source.fields.items()}, sort_keys=True
+        )
         self._rules_json = source.links.model_dump_json()
         self._hosts = tuple(sorted({urlsplit(str(u)).netloc for u in source.start_urls}))
-        self.stats = {"pages_ok": 0, "pages_failed": 0, "pages_incomplete": 0, "errors_by_code": {},
-                      "healed": 0, "heal_failed": 0, "robots_denied": 0}
+        self.stats = {
+            "pages_ok": 0,
+            "pages_failed": 0,
+            "pages_incomplete": 0,
+            "errors_by_code": {},
+            "healed": 0,
+            "heal_failed": 0,
+            "robots_denied": 0,
+        }
         self._browser = None
         self._browser_cm = None
         self._browser_lock = asyncio.Lock()
@@ -117,16 +157,30 @@ class Crawler:
         pol = self.source.politeness
         if s.browser_engine == "playwright":
             from crawler.fetch.browser import PlaywrightFetcher
-            return PlaywrightFetcher(s.chromium_path, max_sessions=pol.concurrency_per_domain,
-                                     pages_per_session=s.browser_pages_per_session,
-                                     page_timeout=pol.timeout_seconds, wait_selectors=wait_selectors)
+
+            return PlaywrightFetcher(
+                s.chromium_path,
+                max_sessions=pol.concurrency_per_domain,
+                pages_per_session=s.browser_pages_per_session,
+                page_timeout=pol.timeout_seconds,
+                wait_selectors=wait_selectors,
+            )
         from crawler.fetch.browser import SeleniumFetcher
-        return SeleniumFetcher(s.selenium_hub_url, max_sessions=pol.concurrency_per_domain,
-                               pages_per_session=s.browser_pages_per_session, page_timeout=pol.timeout_seconds,
-                               wait_selectors=wait_selectors)
+
+        return SeleniumFetcher(
+            s.selenium_hub_url,
+            max_sessions=pol.concurrency_per_domain,
+            pages_per_session=s.browser_pages_per_session,
+            page_timeout=pol.timeout_seconds,
+            wait_selectors=wait_selectors,
+        )
 
     def _wait_selectors(self) -> list[str]:
-        return [spec.selector for spec in self.source.fields.values() if spec.type == "css" and spec.required]
+        return [
+            spec.selector
+            for spec in self.source.fields.values()
+            if spec.type == "css" and spec.required
+        ]
 
     async def browser(self):
         async with self._browser_lock:
@@ -138,16 +192,32 @@ class Crawler:
     def _storage_error(self, exc, n):
         self._count_error(ErrorCode.STORAGE)
         # spooled with the next flush, so the outage itself shows in /api/errors afterwards
-        self.writer.add_doc("error_logs", {
-            "ts": now(), "source": self.source.name, "run_id": self.run_id, "url": None, "code": "E009",
-            "message": f"MongoDB write failed, {n} records spooled: {str(exc)[:300]}", "status": None,
-            "mode": None})
+        self.writer.add_doc(
+            "error_logs",
+            {
+                "ts": now(),
+                "source": self.source.name,
+                "run_id": self.run_id,
+                "url": None,
+                "code": "E009",
+                "message": f"MongoDB write failed, {n} records spooled: {str(exc)[:300]}",
+                "status": None,
+                "mode": None,
+            },
+        )
         if not self._storage_session_open:
             # one healing session per outage: spool now, replay when MongoDB answers
             self._storage_session_open = True
             self._spool_session = self.healing.start(
-                Diagnosis(ErrorCode.STORAGE, self.source.name, f"E009|{self.source.name}", message=str(exc)),
-                "spool_and_replay", self.run_id)
+                Diagnosis(
+                    ErrorCode.STORAGE,
+                    self.source.name,
+                    f"E009|{self.source.name}",
+                    message=str(exc),
+                ),
+                "spool_and_replay",
+                self.run_id,
+            )
 
     def _count_error(self, code: ErrorCode):
         self.stats["errors_by_code"][str(code)] = self.stats["errors_by_code"].get(str(code), 0) + 1
@@ -155,9 +225,19 @@ class Crawler:
 
     def _error(self, err: CrawlError, mode: str):
         self._count_error(err.code)
-        self.writer.add_doc("error_logs", {
-            "ts": now(), "source": self.source.name, "run_id": self.run_id, "url": err.url, "code": str(err.code),
-            "message": err.message, "status": err.status, "mode": mode})
+        self.writer.add_doc(
+            "error_logs",
+            {
+                "ts": now(),
+                "source": self.source.name,
+                "run_id": self.run_id,
+                "url": err.url,
+                "code": str(err.code),
+                "message": err.message,
+                "status": err.status,
+                "mode": mode,
+            },
+        )
 
     def _persist_state(self, **changes):
         self._state_changes.update(changes)
@@ -165,7 +245,8 @@ class Crawler:
             return
         try:
             self.storage.db.sources.update_one(
-                {"_id": self.source.name}, {"$set": {f"state.{k}": v for k, v in changes.items()}})
+                {"_id": self.source.name}, {"$set": {f"state.{k}": v for k, v in changes.items()}}
+            )
         except PyMongoError as exc:
             log.warning("cannot persist source state %s: %s", changes, exc)
 
@@ -174,7 +255,9 @@ class Crawler:
             await asyncio.to_thread(self.writer.flush)
         if self._storage_session_open and not self.spool.files():
             self._storage_session_open = False
-            self.healing.finish(self._spool_session, True, {"replayed": self.writer.stats["replayed"]})
+            self.healing.finish(
+                self._spool_session, True, {"replayed": self.writer.stats["replayed"]}
+            )
 
     # --- fetching with healing -------------------------------------------------
     async def _fetch(self, url: str, mode: str, retries: int | None = None):
@@ -188,13 +271,24 @@ class Crawler:
         except CrawlError as err:
             err.url = err.url or url
             self._error(err, mode)
-            remedy = {ErrorCode.CONNECTION: RETRY, ErrorCode.TIMEOUT: RETRY, ErrorCode.SERVER_ERROR: RETRY,
-                      ErrorCode.BLOCKED: SLOW_DOWN, ErrorCode.RATE_LIMITED: SLOW_DOWN,
-                      ErrorCode.BROWSER: WAIT_FOR_GRID}.get(err.code)
+            remedy = {
+                ErrorCode.CONNECTION: RETRY,
+                ErrorCode.TIMEOUT: RETRY,
+                ErrorCode.SERVER_ERROR: RETRY,
+                ErrorCode.BLOCKED: SLOW_DOWN,
+                ErrorCode.RATE_LIMITED: SLOW_DOWN,
+                ErrorCode.BROWSER: WAIT_FOR_GRID,
+            }.get(err.code)
             if remedy is None:
                 raise
-            diag = Diagnosis(err.code, self.source.name, f"{err.code}|{self.source.name}|{urlsplit(url).netloc}",
-                             url=url, message=err.message, details={"status": err.status})
+            diag = Diagnosis(
+                err.code,
+                self.source.name,
+                f"{err.code}|{self.source.name}|{urlsplit(url).netloc}",
+                url=url,
+                message=err.message,
+                details={"status": err.status},
+            )
             plan = self.healing.plan(diag)
             remedy = plan[0] if plan else remedy
             session = self.healing.start(diag, remedy, self.run_id)
@@ -215,7 +309,9 @@ class Crawler:
                     await asyncio.sleep(backoff_delay(self.source.politeness.max_retries + 1))
                 page = await self._fetch(url, mode, retries=0)
             except CrawlError as err2:
-                self.healing.finish(session, False, {"code": str(err2.code), "message": err2.message})
+                self.healing.finish(
+                    session, False, {"code": str(err2.code), "message": err2.message}
+                )
                 self.stats["heal_failed"] += 1
                 err2.url = err2.url or url
                 raise err2 from err
@@ -224,7 +320,15 @@ class Crawler:
             return page
 
     async def _process(self, text: str, url: str, follow: bool) -> dict:
-        args = (text, url, self._fields_json, dict(self.preferred), follow, self._rules_json, self._hosts)
+        args = (
+            text,
+            url,
+            self._fields_json,
+            dict(self.preferred),
+            follow,
+            self._rules_json,
+            self._hosts,
+        )
         if self._pool is not None:
             return await asyncio.get_running_loop().run_in_executor(self._pool, process_page, *args)
         return process_page(*args)
@@ -240,7 +344,12 @@ class Crawler:
             page = await self._fetch_healing(url, mode)
             res = await self._process(page.text, page.final_url or url, follow)
             if res["missing"] and res["blocked"]:
-                err = CrawlError(ErrorCode.BLOCKED, "bot-check page instead of content", url=url, status=page.status)
+                err = CrawlError(
+                    ErrorCode.BLOCKED,
+                    "bot-check page instead of content",
+                    url=url,
+                    status=page.status,
+                )
                 self._error(err, page.mode)
                 self.stats["pages_failed"] += 1
                 self.metrics.pages.labels(page.mode, "blocked").inc()
@@ -253,9 +362,18 @@ class Crawler:
             self.metrics.pages.labels(page.mode, status).inc()
             self.stats["pages_ok" if status == "ok" else "pages_incomplete"] += 1
             fields = res["fields"]
-            self.writer.add_result({
-                "source": self.source.name, "url": url, "fields": fields, "content_hash": content_hash(fields),
-                "status": status, "fetched_at": now(), "mode": page.mode, "run_id": self.run_id})
+            self.writer.add_result(
+                {
+                    "source": self.source.name,
+                    "url": url,
+                    "fields": fields,
+                    "content_hash": content_hash(fields),
+                    "status": status,
+                    "fetched_at": now(),
+                    "mode": page.mode,
+                    "run_id": self.run_id,
+                }
+            )
             if self.writer.pending >= self.writer.batch_size and not self._flush_lock.locked():
                 await self._flush()
             robots = self.source.politeness.obey_robots
@@ -280,15 +398,29 @@ class Crawler:
     def _note_fallbacks(self, url: str, res: dict):
         for name, used in res["used"].items():
             spec = self.source.fields[name]
-            if used != spec.selector and self.preferred.get(name) != used and name not in self._healed_fields:
+            if (
+                used != spec.selector
+                and self.preferred.get(name) != used
+                and name not in self._healed_fields
+            ):
                 self._healed_fields.add(name)
                 self.preferred[name] = used
-                diag = Diagnosis(ErrorCode.SELECTOR_ROT, self.source.name,
-                                 f"E006|{self.source.name}|{name}|{spec.selector}", url=url,
-                                 message=f"primary selector {spec.selector!r} matched nothing",
-                                 details={"field": name})
-                self.healing.record(diag, FALLBACK_SELECTOR, True, self.run_id, {"selector": used},
-                                    remember_value={"field": name, "selector": used})
+                diag = Diagnosis(
+                    ErrorCode.SELECTOR_ROT,
+                    self.source.name,
+                    f"E006|{self.source.name}|{name}|{spec.selector}",
+                    url=url,
+                    message=f"primary selector {spec.selector!r} matched nothing",
+                    details={"field": name},
+                )
+                self.healing.record(
+                    diag,
+                    FALLBACK_SELECTOR,
+                    True,
+                    self.run_id,
+                    {"selector": used},
+                    remember_value={"field": name, "selector": used},
+                )
                 self.stats["healed"] += 1
                 self._persist_state(selectors=dict(self.preferred))
 
@@ -297,8 +429,14 @@ class Crawler:
         when the page evidently needs JavaScript (auto mode, or any static
         source whose markup is rendered client-side)."""
         missing = ", ".join(res["missing"])
-        diag = Diagnosis(ErrorCode.SELECTOR_ROT, self.source.name, f"E006|{self.source.name}|mode", url=url,
-                         message=f"required field(s) empty: {missing}", details={"fields": res["missing"]})
+        diag = Diagnosis(
+            ErrorCode.SELECTOR_ROT,
+            self.source.name,
+            f"E006|{self.source.name}|mode",
+            url=url,
+            message=f"required field(s) empty: {missing}",
+            details={"fields": res["missing"]},
+        )
         if page.mode == "static" and res["needs_js"] and self.source.mode in ("auto", "static"):
             session = self.healing.start(diag, SWITCH_TO_BROWSER, self.run_id)
             try:
@@ -310,7 +448,9 @@ class Crawler:
                 self.stats["heal_failed"] += 1
             else:
                 if not bres["missing"]:
-                    self.healing.finish(session, True, {"mode": "browser"}, remember_value={"mode": "browser"})
+                    self.healing.finish(
+                        session, True, {"mode": "browser"}, remember_value={"mode": "browser"}
+                    )
                     self.stats["healed"] += 1
                     if self.mode != "browser":
                         self.mode = "browser"
@@ -321,12 +461,21 @@ class Crawler:
                 self.healing.finish(session, False, {"missing": bres["missing"]})
                 self.stats["heal_failed"] += 1
                 page, res = bpage, bres
-        self._error(CrawlError(ErrorCode.SELECTOR_ROT, f"required field(s) empty: {missing}", url=url,
-                               status=page.status), page.mode)
+        self._error(
+            CrawlError(
+                ErrorCode.SELECTOR_ROT,
+                f"required field(s) empty: {missing}",
+                url=url,
+                status=page.status,
+            ),
+            page.mode,
+        )
         for name in res["missing"]:
             spec = self.source.fields[name]
             if spec.fallbacks:
-                self.healing.remember(f"E006|{self.source.name}|{name}|{spec.selector}", FALLBACK_SELECTOR, False)
+                self.healing.remember(
+                    f"E006|{self.source.name}|{name}|{spec.selector}", FALLBACK_SELECTOR, False
+                )
         return page, res
 
     def _enqueue(self, url: str, depth: int, queue: asyncio.Queue):
@@ -344,8 +493,14 @@ class Crawler:
         # remember-first: selectors that healed this source before
         for case in self._known_selector_cases():
             self.preferred.setdefault(case["field"], case["selector"])
-        run_doc = {"_id": self.run_id, "source": self.source.name, "started_at": started, "status": "running",
-                   "trigger": self.trigger, "mode": self.mode}
+        run_doc = {
+            "_id": self.run_id,
+            "source": self.source.name,
+            "started_at": started,
+            "status": "running",
+            "trigger": self.trigger,
+            "mode": self.mode,
+        }
         if self.storage is not None:
             try:
                 self.storage.ensure_indexes()
@@ -363,9 +518,14 @@ class Crawler:
         workers_n = max(1, concurrency * len(self._hosts))
         self._pool = ProcessPoolExecutor(self.parse_workers) if self.parse_workers > 0 else None
         try:
-            async with StaticFetcher(concurrency_per_domain=concurrency, delay=delay, timeout=pol.timeout_seconds,
-                                     max_retries=pol.max_retries, user_agent=pol.user_agent,
-                                     obey_robots=pol.obey_robots) as static:
+            async with StaticFetcher(
+                concurrency_per_domain=concurrency,
+                delay=delay,
+                timeout=pol.timeout_seconds,
+                max_retries=pol.max_retries,
+                user_agent=pol.user_agent,
+                obey_robots=pol.obey_robots,
+            ) as static:
                 self.static = static
 
                 async def worker():
@@ -393,19 +553,34 @@ class Crawler:
                 self._pool.shutdown(cancel_futures=True)
             if self._browser_cm is not None:
                 await self._browser_cm.__aexit__(None, None, None)
-        if not self.stats["errors_by_code"].get("E003") and not self.stats["errors_by_code"].get("E004") \
-                and self.source.state.delay_factor > 1:
+        if (
+            not self.stats["errors_by_code"].get("E003")
+            and not self.stats["errors_by_code"].get("E004")
+            and self.source.state.delay_factor > 1
+        ):
             self._persist_state(delay_factor=max(1.0, self.source.state.delay_factor / 2))
         duration = time.perf_counter() - t0
         self.metrics.duration.labels(self.source.name).observe(duration)
         total = self.stats["pages_ok"] + self.stats["pages_failed"] + self.stats["pages_incomplete"]
-        status = "ok" if not self.stats["pages_failed"] and not self.stats["pages_incomplete"] else (
-            "failed" if total and self.stats["pages_ok"] == 0 else "partial")
+        status = (
+            "ok"
+            if not self.stats["pages_failed"] and not self.stats["pages_incomplete"]
+            else ("failed" if total and self.stats["pages_ok"] == 0 else "partial")
+        )
         for doc in self.healing.pending:
             self.writer.add_doc("healing_sessions", doc)
         self.healing.pending.clear()
-        run_doc.update({"finished_at": now(), "duration_seconds": round(duration, 3), "status": status,
-                        "mode": self.mode, "pages_total": total, **self.stats, "storage": dict(self.writer.stats)})
+        run_doc.update(
+            {
+                "finished_at": now(),
+                "duration_seconds": round(duration, 3),
+                "status": status,
+                "mode": self.mode,
+                "pages_total": total,
+                **self.stats,
+                "storage": dict(self.writer.stats),
+            }
+        )
         self.writer.add_doc("crawl_runs", run_doc)
         await self._flush()
         run_doc["storage"] = dict(self.writer.stats)
@@ -418,12 +593,16 @@ class Crawler:
             return []
         out = []
         for name, spec in self.source.fields.items():
-            for case in self.healing.known_remedies(f"E006|{self.source.name}|{name}|{spec.selector}"):
+            for case in self.healing.known_remedies(
+                f"E006|{self.source.name}|{name}|{spec.selector}"
+            ):
                 value = case.get("value") or {}
                 if case.get("remedy") == FALLBACK_SELECTOR and value.get("selector"):
                     out.append({"field": name, "selector": value["selector"]})
         return out
 
 
-def crawl_source(source: Source, storage: Storage | None, settings: Settings | None = None, **kw) -> dict:
+def crawl_source(
+    source: Source, storage: Storage | None, settings: Settings | None = None, **kw
+) -> dict:
     return asyncio.run(Crawler(source, storage, settings, **kw).run())

@@ -33,7 +33,10 @@ ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
         "fallback selectors, static->browser switch, remember what worked",
     ),
     ErrorCode.PARSE: ("body could not be decoded or parsed", "none (recorded)"),
-    ErrorCode.BROWSER: ("browser or Selenium Grid session failure", "wait for Grid capacity, retry"),
+    ErrorCode.BROWSER: (
+        "browser or Selenium Grid session failure",
+        "wait for Grid capacity, retry",
+    ),
     ErrorCode.STORAGE: ("MongoDB failure", "spool to a local file, replay later"),
     ErrorCode.UNKNOWN: ("anything else", "none (recorded)"),
 }
@@ -80,16 +83,21 @@ def classify_exception(exc: BaseException) -> ErrorCode:
     if isinstance(exc, CrawlError):
         return exc.code
     name = type(exc).__module__ + "." + type(exc).__name__
+    # library families first: a pymongo or selenium timeout is a storage or browser failure
+    if name.startswith(("pymongo.", "bson.")):
+        return ErrorCode.STORAGE
+    if name.startswith(("selenium.", "playwright.")):
+        return ErrorCode.BROWSER
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or "Timeout" in type(exc).__name__:
         return ErrorCode.TIMEOUT
-    if name.startswith("pymongo.") or name.startswith("bson."):
-        return ErrorCode.STORAGE
-    if name.startswith("selenium.") or name.startswith("playwright."):
-        return ErrorCode.BROWSER
-    if isinstance(exc, (UnicodeError, ValueError)) and "lxml" in name or isinstance(exc, UnicodeError):
+    if (isinstance(exc, (UnicodeError, ValueError)) and "lxml" in name) or isinstance(
+        exc, UnicodeError
+    ):
         return ErrorCode.PARSE
     if name.startswith("lxml."):
         return ErrorCode.PARSE
-    if isinstance(exc, (ConnectionError, socket.gaierror, OSError)) or name.startswith("aiohttp.client_exceptions.Client"):
+    if isinstance(exc, (ConnectionError, socket.gaierror, OSError)) or name.startswith(
+        "aiohttp.client_exceptions.Client"
+    ):
         return ErrorCode.CONNECTION
     return ErrorCode.UNKNOWN

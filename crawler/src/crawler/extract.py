@@ -58,8 +58,12 @@ def _values(doc, kind: str, selector: str, attr: str | None) -> list[str]:
     return out
 
 
-def extract(doc, specs: dict[str, FieldSpec], preferred: dict[str, str] | None = None,
-            with_links: bool = True) -> Extraction:
+def extract(
+    doc,
+    specs: dict[str, FieldSpec],
+    preferred: dict[str, str] | None = None,
+    with_links: bool = True,
+) -> Extraction:
     """Try, per field: the selector that worked last time (preferred), the
     primary selector, then its fallbacks. Records which one matched."""
     result = Extraction()
@@ -83,7 +87,9 @@ def extract(doc, specs: dict[str, FieldSpec], preferred: dict[str, str] | None =
         result.links = [str(h) for h in doc.xpath("//a/@href")]
     result.script_count = len(doc.xpath("//script"))
     body = doc.find("body")
-    result.text_length = len((body.text_content() if body is not None else "").strip()) if result.missing else 0
+    result.text_length = (
+        len((body.text_content() if body is not None else "").strip()) if result.missing else 0
+    )
     return result
 
 

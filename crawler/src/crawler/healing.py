@@ -74,7 +74,9 @@ def load_advisors() -> list[Advisor]:
 
 
 class HealingEngine:
-    def __init__(self, storage: Storage | None, advisors: list[Advisor] | None = None, metrics=None):
+    def __init__(
+        self, storage: Storage | None, advisors: list[Advisor] | None = None, metrics=None
+    ):
         self.storage = storage
         self.advisors = advisors if advisors is not None else load_advisors()
         self.metrics = metrics
@@ -89,7 +91,9 @@ class HealingEngine:
             cases = list(self.storage.db.wellknown_cases.find({"pattern": pattern}))
         except PyMongoError:
             return []
-        cases.sort(key=lambda c: c.get("success_count", 0) - c.get("failure_count", 0), reverse=True)
+        cases.sort(
+            key=lambda c: c.get("success_count", 0) - c.get("failure_count", 0), reverse=True
+        )
         return [c for c in cases if c.get("success_count", 0) > c.get("failure_count", 0)]
 
     def plan(self, diagnosis: Diagnosis) -> list[str]:
@@ -104,8 +108,11 @@ class HealingEngine:
         if self.storage is None:
             return
         inc = {"success_count": 1} if success else {"failure_count": 1}
-        update: dict = {"$inc": inc, "$set": {"remedy": remedy, "updated_at": now()},
-                        "$setOnInsert": {"created_at": now()}}
+        update: dict = {
+            "$inc": inc,
+            "$set": {"remedy": remedy, "updated_at": now()},
+            "$setOnInsert": {"created_at": now()},
+        }
         if success and value:
             update["$set"]["value"] = value
         try:
@@ -115,17 +122,43 @@ class HealingEngine:
 
     # --- sessions --------------------------------------------------------------
     def start(self, diagnosis: Diagnosis, remedy: str, run_id: str | None = None) -> dict:
-        doc = {"_id": new_id(), "source": diagnosis.source, "run_id": run_id, "code": str(diagnosis.code),
-               "pattern": diagnosis.pattern, "url": diagnosis.url,
-               "diagnosis": {"code": str(diagnosis.code), "message": diagnosis.message, **diagnosis.details},
-               "remedy": remedy, "status": "active", "outcome": None, "started_at": now(), "finished_at": None}
+        doc = {
+            "_id": new_id(),
+            "source": diagnosis.source,
+            "run_id": run_id,
+            "code": str(diagnosis.code),
+            "pattern": diagnosis.pattern,
+            "url": diagnosis.url,
+            "diagnosis": {
+                "code": str(diagnosis.code),
+                "message": diagnosis.message,
+                **diagnosis.details,
+            },
+            "remedy": remedy,
+            "status": "active",
+            "outcome": None,
+            "started_at": now(),
+            "finished_at": None,
+        }
         self.sessions.append(doc)
         self._save(doc)
         return doc
 
-    def finish(self, session: dict, success: bool, details: dict | None = None, remember_value: dict | None = None):
-        session.update({"status": "finished", "outcome": "success" if success else "failure",
-                        "finished_at": now(), "result": details or {}})
+    def finish(
+        self,
+        session: dict,
+        success: bool,
+        details: dict | None = None,
+        remember_value: dict | None = None,
+    ):
+        session.update(
+            {
+                "status": "finished",
+                "outcome": "success" if success else "failure",
+                "finished_at": now(),
+                "result": details or {},
+            }
+        )
         self._save(session)
         if self.metrics:
             self.metrics.healing.labels(session["remedy"], session["outcome"]).inc()
@@ -140,8 +173,15 @@ class HealingEngine:
             log.warning("cannot save healing session %s: %s", doc["_id"], exc)
             self.pending.append(dict(doc))
 
-    def record(self, diagnosis: Diagnosis, remedy: str, success: bool, run_id: str | None = None,
-               details: dict | None = None, remember_value: dict | None = None) -> dict:
+    def record(
+        self,
+        diagnosis: Diagnosis,
+        remedy: str,
+        success: bool,
+        run_id: str | None = None,
+        details: dict | None = None,
+        remember_value: dict | None = None,
+    ) -> dict:
         s = self.start(diagnosis, remedy, run_id)
         self.finish(s, success, details, remember_value)
         return s

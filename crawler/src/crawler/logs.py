@@ -13,8 +13,12 @@ request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {"ts": datetime.fromtimestamp(record.created, UTC).isoformat(), "level": record.levelname,
-               "logger": record.name, "msg": record.getMessage()}
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         rid = request_id.get()
         if rid:
             out["request_id"] = rid

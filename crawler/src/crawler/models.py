@@ -17,7 +17,9 @@ class FieldSpec(BaseModel):
 
     selector: str = Field(min_length=1, description="CSS selector, or XPath when type is xpath")
     type: Literal["css", "xpath"] = "css"
-    fallbacks: list[str] = Field(default_factory=list, description="tried in order when selector finds nothing")
+    fallbacks: list[str] = Field(
+        default_factory=list, description="tried in order when selector finds nothing"
+    )
     attr: str | None = Field(default=None, description="attribute to read instead of the text")
     required: bool = True
     many: bool = False
@@ -41,7 +43,9 @@ class FieldSpec(BaseModel):
 class LinkRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    allow: list[str] = Field(default_factory=list, description="regexes; a link must match one (empty = same host)")
+    allow: list[str] = Field(
+        default_factory=list, description="regexes; a link must match one (empty = same host)"
+    )
     deny: list[str] = Field(default_factory=list)
     max_depth: int = Field(default=1, ge=0, le=50)
     max_pages: int = Field(default=100, ge=1, le=1_000_000)
@@ -73,12 +77,16 @@ class SourceIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=NAME_RE, description="id of the source: lowercase letters, digits, - and _")
+    name: str = Field(
+        pattern=NAME_RE, description="id of the source: lowercase letters, digits, - and _"
+    )
     start_urls: list[HttpUrl] = Field(min_length=1)
     mode: FetchMode = "static"
     fields: dict[str, FieldSpec] = Field(min_length=1)
     links: LinkRules = Field(default_factory=LinkRules)
-    schedule: str | None = Field(default="@daily", description="cron expression or @preset; null = manual only")
+    schedule: str | None = Field(
+        default="@daily", description="cron expression or @preset; null = manual only"
+    )
     politeness: Politeness = Field(default_factory=Politeness)
     enabled: bool = True
 
@@ -100,7 +108,9 @@ class SourceState(BaseModel):
     effective_mode: Literal["static", "browser"] | None = None
     delay_factor: float = 1.0
     concurrency_cap: int | None = None
-    selectors: dict[str, str] = Field(default_factory=dict, description="field -> selector that last worked")
+    selectors: dict[str, str] = Field(
+        default_factory=dict, description="field -> selector that last worked"
+    )
 
 
 class Source(SourceIn):

@@ -13,13 +13,23 @@ DEGRADED_RATE = 0.1
 FAILING_RATE = 0.5
 
 
-def healing_status(storage: Storage, spool: Spool | None = None, hub_url: str | None = None,
-                   window_minutes: int = 60) -> dict:
+def healing_status(
+    storage: Storage,
+    spool: Spool | None = None,
+    hub_url: str | None = None,
+    window_minutes: int = 60,
+) -> dict:
     since = now() - timedelta(minutes=window_minutes)
-    sources = {d["_id"]: d for d in storage.db.sources.find({}, {"mode": 1, "enabled": 1, "state": 1})}
+    sources = {
+        d["_id"]: d for d in storage.db.sources.find({}, {"mode": 1, "enabled": 1, "state": 1})
+    }
     per: dict[str, dict] = {}
-    for run in storage.db.crawl_runs.find({"started_at": {"$gte": since}, "status": {"$ne": "running"}}):
-        s = per.setdefault(run["source"], {"runs": 0, "pages": 0, "failed": 0, "errors_by_code": {}})
+    for run in storage.db.crawl_runs.find(
+        {"started_at": {"$gte": since}, "status": {"$ne": "running"}}
+    ):
+        s = per.setdefault(
+            run["source"], {"runs": 0, "pages": 0, "failed": 0, "errors_by_code": {}}
+        )
         s["runs"] += 1
         s["pages"] += run.get("pages_total", 0)
         s["failed"] += run.get("pages_failed", 0) + run.get("pages_incomplete", 0)
@@ -32,24 +42,46 @@ def healing_status(storage: Storage, spool: Spool | None = None, hub_url: str | 
         last = storage.db.crawl_runs.find_one({"source": name}, sort=[("started_at", DESCENDING)])
         st = sources.get(name, {}).get("state") or {}
         out_sources[name] = {
-            "failure_rate": None if rate is None else round(rate, 4), **s,
+            "failure_rate": None if rate is None else round(rate, 4),
+            **s,
             "effective_mode": st.get("effective_mode") or sources.get(name, {}).get("mode"),
             "delay_factor": st.get("delay_factor", 1.0),
-            "last_run": None if last is None else {
-                "run_id": last["_id"], "status": last.get("status"), "started_at": last.get("started_at"),
-                "finished_at": last.get("finished_at"), "pages_ok": last.get("pages_ok"),
-                "pages_failed": last.get("pages_failed")},
+            "last_run": None
+            if last is None
+            else {
+                "run_id": last["_id"],
+                "status": last.get("status"),
+                "started_at": last.get("started_at"),
+                "finished_at": last.get("finished_at"),
+                "pages_ok": last.get("pages_ok"),
+                "pages_failed": last.get("pages_failed"),
+            },
         }
-    active = list(storage.db.healing_sessions.find({"status": "active"}).sort("started_at", DESCENDING).limit(50))
-    recent = list(storage.db.healing_sessions.find({"started_at": {"$gte": since}}, {"outcome": 1, "remedy": 1}))
+    active = list(
+        storage.db.healing_sessions.find({"status": "active"})
+        .sort("started_at", DESCENDING)
+        .limit(50)
+    )
+    recent = list(
+        storage.db.healing_sessions.find(
+            {"started_at": {"$gte": since}}, {"outcome": 1, "remedy": 1}
+        )
+    )
     outcomes: dict[str, dict[str, int]] = {}
     for h in recent:
         o = outcomes.setdefault(h.get("remedy", "?"), {"success": 0, "failure": 0, "active": 0})
         o[h.get("outcome") or "active"] += 1
-    grid = GridClient(hub_url, timeout=2.0).status() if hub_url else {"reachable": False, "error": "not configured"}
+    grid = (
+        GridClient(hub_url, timeout=2.0).status()
+        if hub_url
+        else {"reachable": False, "error": "not configured"}
+    )
     rates = [v["failure_rate"] for v in out_sources.values() if v["failure_rate"] is not None]
-    uses_browser = any((v.get("mode") in ("browser", "auto")) or (v.get("state") or {}).get("effective_mode") == "browser"
-                       for v in sources.values())
+    uses_browser = any(
+        (v.get("mode") in ("browser", "auto"))
+        or (v.get("state") or {}).get("effective_mode") == "browser"
+        for v in sources.values()
+    )
     status = "healthy"
     reasons = []
     if rates and max(rates) >= FAILING_RATE:
@@ -66,9 +98,22 @@ def healing_status(storage: Storage, spool: Spool | None = None, hub_url: str | 
         status = "degraded"
         reasons.append("Selenium Grid not ready")
     return {
-        "status": status, "reasons": reasons, "window_minutes": window_minutes, "sources": out_sources,
+        "status": status,
+        "reasons": reasons,
+        "window_minutes": window_minutes,
+        "sources": out_sources,
         "active_healing_sessions": [
-            {"id": h["_id"], "source": h.get("source"), "code": h.get("code"), "remedy": h.get("remedy"),
-             "started_at": h.get("started_at"), "url": h.get("url")} for h in active],
-        "healing_outcomes": outcomes, "grid": grid, "spool_records": spooled,
+            {
+                "id": h["_id"],
+                "source": h.get("source"),
+                "code": h.get("code"),
+                "remedy": h.get("remedy"),
+                "started_at": h.get("started_at"),
+                "url": h.get("url"),
+            }
+            for h in active
+        ],
+        "healing_outcomes": outcomes,
+        "grid": grid,
+        "spool_records": spooled,
     }

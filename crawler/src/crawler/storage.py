@@ -21,7 +21,14 @@ from pymongo.errors import PyMongoError
 
 log = logging.getLogger(__name__)
 
-COLLECTIONS = ("sources", "crawl_results", "crawl_runs", "error_logs", "healing_sessions", "wellknown_cases")
+COLLECTIONS = (
+    "sources",
+    "crawl_results",
+    "crawl_runs",
+    "error_logs",
+    "healing_sessions",
+    "wellknown_cases",
+)
 
 
 def now() -> datetime:
@@ -35,8 +42,11 @@ def new_id() -> str:
 class Storage:
     def __init__(self, uri: str, db: str = "crawler", timeout_ms: int = 3000):
         self.client = MongoClient(
-            uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=max(timeout_ms * 5, 10000), tz_aware=True,
+            uri,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms * 5, 10000),
+            tz_aware=True,
         )
         self.db = self.client[db]
         self._indexed = False
@@ -56,13 +66,21 @@ class Storage:
         if self._indexed:
             return
         db = self.db
-        db.crawl_results.create_index([("source", ASCENDING), ("url", ASCENDING)], unique=True, name="source_url")
-        db.crawl_results.create_index([("source", ASCENDING), ("fetched_at", DESCENDING)], name="source_fetched")
-        db.crawl_runs.create_index([("source", ASCENDING), ("started_at", DESCENDING)], name="source_started")
+        db.crawl_results.create_index(
+            [("source", ASCENDING), ("url", ASCENDING)], unique=True, name="source_url"
+        )
+        db.crawl_results.create_index(
+            [("source", ASCENDING), ("fetched_at", DESCENDING)], name="source_fetched"
+        )
+        db.crawl_runs.create_index(
+            [("source", ASCENDING), ("started_at", DESCENDING)], name="source_started"
+        )
         db.error_logs.create_index([("ts", DESCENDING)], name="ts")
         db.error_logs.create_index([("source", ASCENDING), ("ts", DESCENDING)], name="source_ts")
         db.error_logs.create_index([("code", ASCENDING), ("ts", DESCENDING)], name="code_ts")
-        db.healing_sessions.create_index([("source", ASCENDING), ("started_at", DESCENDING)], name="source_started")
+        db.healing_sessions.create_index(
+            [("source", ASCENDING), ("started_at", DESCENDING)], name="source_started"
+        )
         db.healing_sessions.create_index([("status", ASCENDING)], name="status")
         db.wellknown_cases.create_index([("pattern", ASCENDING)], unique=True, name="pattern")
         self._indexed = True
@@ -80,27 +98,50 @@ class Storage:
             existing = {
                 d["url"]: d.get("content_hash")
                 for d in self.db.crawl_results.find(
-                    {"source": source, "url": {"$in": list(latest)}}, {"url": 1, "content_hash": 1})
+                    {"source": source, "url": {"$in": list(latest)}}, {"url": 1, "content_hash": 1}
+                )
             }
             ops = []
             for url, r in latest.items():
-                base = {"status": r.get("status"), "fetched_at": r["fetched_at"], "mode": r.get("mode"),
-                        "run_id": r.get("run_id")}
+                base = {
+                    "status": r.get("status"),
+                    "fetched_at": r["fetched_at"],
+                    "mode": r.get("mode"),
+                    "run_id": r.get("run_id"),
+                }
                 if url not in existing:
                     stats["new"] += 1
-                    ops.append(UpdateOne(
-                        {"source": source, "url": url},
-                        {"$set": {**base, "content_hash": r["content_hash"], "fields": r["fields"],
-                                  "changed_at": r["fetched_at"]},
-                         "$setOnInsert": {"first_seen": r["fetched_at"], "version": 1}},
-                        upsert=True))
+                    ops.append(
+                        UpdateOne(
+                            {"source": source, "url": url},
+                            {
+                                "$set": {
+                                    **base,
+                                    "content_hash": r["content_hash"],
+                                    "fields": r["fields"],
+                                    "changed_at": r["fetched_at"],
+                                },
+                                "$setOnInsert": {"first_seen": r["fetched_at"], "version": 1},
+                            },
+                            upsert=True,
+                        )
+                    )
                 elif existing[url] != r["content_hash"]:
                     stats["changed"] += 1
-                    ops.append(UpdateOne(
-                        {"source": source, "url": url, "content_hash": existing[url]},
-                        {"$set": {**base, "content_hash": r["content_hash"], "fields": r["fields"],
-                                  "changed_at": r["fetched_at"]},
-                         "$inc": {"version": 1}}))
+                    ops.append(
+                        UpdateOne(
+                            {"source": source, "url": url, "content_hash": existing[url]},
+                            {
+                                "$set": {
+                                    **base,
+                                    "content_hash": r["content_hash"],
+                                    "fields": r["fields"],
+                                    "changed_at": r["fetched_at"],
+                                },
+                                "$inc": {"version": 1},
+                            },
+                        )
+                    )
                 else:
                     stats["unchanged"] += 1
                     ops.append(UpdateOne({"source": source, "url": url}, {"$set": base}))
@@ -113,8 +154,9 @@ class Storage:
         # the last copy of a document wins (a session saved twice, spooled twice)
         docs = list({d["_id"]: d for d in docs}.values())
         if docs:
-            self.db[collection].bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs],
-                                           ordered=False)
+            self.db[collection].bulk_write(
+                [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False
+            )
 
 
 class Spool:
@@ -161,7 +203,11 @@ class Spool:
         the file) when MongoDB is still away."""
         done = 0
         for path in self.files():
-            claimed = path if path.suffix == ".replaying" else path.with_suffix(f".{os.getpid()}.replaying")
+            claimed = (
+                path
+                if path.suffix == ".replaying"
+                else path.with_suffix(f".{os.getpid()}.replaying")
+            )
             if path != claimed:
                 try:
                     # take the writer's lock so we never rename a half-written batch
@@ -178,7 +224,7 @@ class Spool:
                 if r["kind"] != "result":
                     others.setdefault(r["kind"], []).append(r["doc"])
             for i in range(0, len(results), 500):
-                storage.write_results(results[i:i + 500])
+                storage.write_results(results[i : i + 500])
             for coll, docs in others.items():
                 storage.write_docs(coll, docs)
             claimed.unlink()
@@ -190,7 +236,9 @@ class Writer:
     """Batches results and log documents; on MongoDB failure spools them and
     replays the spool as soon as a later write succeeds."""
 
-    def __init__(self, storage: Storage, spool: Spool, batch_size: int = 200, on_storage_error=None):
+    def __init__(
+        self, storage: Storage, spool: Spool, batch_size: int = 200, on_storage_error=None
+    ):
         self.storage = storage
         self.spool = spool
         self.batch_size = batch_size

@@ -31,12 +31,33 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     except ValueError:
         return None
     netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = quote(unquote(parts.path), safe="/%:@!$&'()*+,;=-._~") or "/"
+    path = quote(unquote(_remove_dot_segments(parts.path)), safe="/%:@!$&'()*+,;=-._~") or "/"
     query = ""
     if parts.query:
-        pairs = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+        pairs = [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not _TRACKING.match(k)
+        ]
         query = urlencode(sorted(pairs))
     return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4."""
+    if "." not in path:
+        return path
+    out: list[str] = []
+    segments = path.split("/")
+    for seg in segments:
+        if seg == "..":
+            if len(out) > 1:
+                out.pop()
+        elif seg != ".":
+            out.append(seg)
+    if segments[-1] in (".", ".."):
+        out.append("")
+    return "/".join(out)
 
 
 def host_of(url: str) -> str:

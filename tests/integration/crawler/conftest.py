@@ -4,6 +4,7 @@ and node running the Debian chromium."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -110,10 +111,8 @@ def storage(ferretdb, mongo_db_name):
     st = Storage(ferretdb.uri, mongo_db_name, timeout_ms=2000)
     st.ensure_indexes()
     yield st
-    try:
+    with contextlib.suppress(Exception):  # the outage test may leave the server down
         st.client.drop_database(mongo_db_name)
-    except Exception:  # noqa: S110 - the outage test may leave the server down
-        pass
     st.client.close()
 
 
@@ -193,7 +192,7 @@ def make_handler(site: Site):
             self.end_headers()
             self.wfile.write(data)
 
-        def do_GET(self):  # noqa: C901, N802 - one small router for the fixture site
+        def do_GET(self):
             path = self.path.split("?")[0]
             site.hit(path)
             if path == "/robots.txt":

@@ -23,10 +23,23 @@ def client(settings, storage):
 
 
 def source_body(site, name="docs", **kw):
-    body = {"name": name, "start_urls": [f"{site.base}/docs/0"], "mode": "static",
-            "fields": {"title": {"selector": "h1.title"}, "body": {"selector": ".content", "required": False}},
-            "links": {"max_depth": 3, "max_pages": 7}, "schedule": "*/30 * * * *",
-            "politeness": {"concurrency_per_domain": 2, "delay_seconds": 0, "timeout_seconds": 5, "max_retries": 0}}
+    body = {
+        "name": name,
+        "start_urls": [f"{site.base}/docs/0"],
+        "mode": "static",
+        "fields": {
+            "title": {"selector": "h1.title"},
+            "body": {"selector": ".content", "required": False},
+        },
+        "links": {"max_depth": 3, "max_pages": 7},
+        "schedule": "*/30 * * * *",
+        "politeness": {
+            "concurrency_per_domain": 2,
+            "delay_seconds": 0,
+            "timeout_seconds": 5,
+            "max_retries": 0,
+        },
+    }
     body.update(kw)
     return body
 
@@ -42,7 +55,9 @@ def test_health_reports_mongodb_and_request_id(client):
 def test_health_is_503_when_mongodb_is_down(tmp_path):
     from conftest import free_port
 
-    s = Settings(mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", api_keys=["k"], spool_dir=tmp_path)
+    s = Settings(
+        mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", api_keys=["k"], spool_dir=tmp_path
+    )
     with TestClient(create_app(s, Storage(s.mongo_uri, timeout_ms=500))) as c:
         r = c.get("/health")
         assert r.status_code == 503
@@ -54,7 +69,12 @@ def test_health_is_503_when_mongodb_is_down(tmp_path):
 
 def test_mutations_need_a_valid_api_key(client, site):
     assert client.post("/api/sources", json=source_body(site)).status_code == 401
-    assert client.post("/api/sources", json=source_body(site), headers={"X-API-Key": "nope"}).status_code == 401
+    assert (
+        client.post(
+            "/api/sources", json=source_body(site), headers={"X-API-Key": "nope"}
+        ).status_code
+        == 401
+    )
     assert client.delete("/api/sources/docs").status_code == 401
     assert client.post("/api/backup/trigger").status_code == 401
     assert client.post("/api/sources/docs/crawl").status_code == 401
@@ -62,16 +82,19 @@ def test_mutations_need_a_valid_api_key(client, site):
     assert client.get("/api/sources").status_code == 200  # reads stay open
 
 
-@pytest.mark.parametrize("patch, field", [
-    ({"name": "Bad Name"}, "body.name"),
-    ({"schedule": "every day"}, "body.schedule"),
-    ({"mode": "telepathy"}, "body.mode"),
-    ({"start_urls": ["not a url"]}, "body.start_urls.0"),
-    ({"fields": {"t": {"selector": "h1[["}}}, "body.fields.t"),
-    ({"links": {"max_depth": -1}}, "body.links.max_depth"),
-    ({"politeness": {"delay_seconds": "slow"}}, "body.politeness.delay_seconds"),
-    ({"unknown": 1}, "body.unknown"),
-])
+@pytest.mark.parametrize(
+    "patch, field",
+    [
+        ({"name": "Bad Name"}, "body.name"),
+        ({"schedule": "every day"}, "body.schedule"),
+        ({"mode": "telepathy"}, "body.mode"),
+        ({"start_urls": ["not a url"]}, "body.start_urls.0"),
+        ({"fields": {"t": {"selector": "h1[["}}}, "body.fields.t"),
+        ({"links": {"max_depth": -1}}, "body.links.max_depth"),
+        ({"politeness": {"delay_seconds": "slow"}}, "body.politeness.delay_seconds"),
+        ({"unknown": 1}, "body.unknown"),
+    ],
+)
 def test_invalid_source_is_422_naming_the_field(client, site, patch, field):
     r = client.post("/api/sources", json=source_body(site, **patch), headers=KEY)
     assert r.status_code == 422
@@ -81,9 +104,13 @@ def test_invalid_source_is_422_naming_the_field(client, site, patch, field):
 
 
 def test_invalid_query_is_422_not_500(client):
-    for url, field in [("/api/errors?limit=0", "query.limit"), ("/api/errors?code=X1", "query.code"),
-                       ("/api/errors?since=yesterday", "query.since"), ("/api/results?page=0", "query.page"),
-                       ("/api/sources/NOT%20VALID", "path.source_id")]:
+    for url, field in [
+        ("/api/errors?limit=0", "query.limit"),
+        ("/api/errors?code=X1", "query.code"),
+        ("/api/errors?since=yesterday", "query.since"),
+        ("/api/results?page=0", "query.page"),
+        ("/api/sources/NOT%20VALID", "path.source_id"),
+    ]:
         r = client.get(url)
         assert r.status_code == 422, url
         assert field in r.json()["detail"]
@@ -96,7 +123,9 @@ def test_sources_crud(client, site):
     r = client.patch("/api/sources/docs", json={"schedule": "@hourly", "mode": "auto"}, headers=KEY)
     assert r.status_code == 200 and r.json()["mode"] == "auto"
     assert client.get("/api/sources/docs").json()["schedule"] == "@hourly"
-    assert client.patch("/api/sources/docs", json={"schedule": "nope"}, headers=KEY).status_code == 422
+    assert (
+        client.patch("/api/sources/docs", json={"schedule": "nope"}, headers=KEY).status_code == 422
+    )
     assert client.get("/api/sources/docs").json()["schedule"] == "@hourly"  # data untouched
     body = source_body(site, links={"max_depth": 0, "max_pages": 1})
     assert client.put("/api/sources/docs", json=body, headers=KEY).json()["links"]["max_pages"] == 1
@@ -128,7 +157,9 @@ def test_trigger_crawl_then_results_paging_and_metrics(client, site):
     p2 = client.get("/api/results?source=docs&page=2&page_size=5").json()
     assert p1["total"] == 7 and len(p1["items"]) == 5 and len(p2["items"]) == 2
     assert {i["url"] for i in p1["items"]}.isdisjoint({i["url"] for i in p2["items"]})
-    assert client.get("/api/results?source=docs&url_contains=/docs/3").json()["total"] == 1, p1["items"] + p2["items"]
+    assert client.get("/api/results?source=docs&url_contains=/docs/3").json()["total"] == 1, (
+        p1["items"] + p2["items"]
+    )
     assert client.post("/api/sources/nothere/crawl", headers=KEY).status_code == 404
     m = client.get("/metrics").text
     assert 'crawler_pages_fetched_total{mode="static",status="ok"}' in m
@@ -140,8 +171,11 @@ def test_errors_newest_first_with_filters(client, site, storage, settings, sourc
 
     from crawler.engine import Crawler
 
-    src = source_factory("bad", [f"{site.base}/error500", f"{site.base}/forbidden"],
-                         politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5})
+    src = source_factory(
+        "bad",
+        [f"{site.base}/error500", f"{site.base}/forbidden"],
+        politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5},
+    )
     asyncio.run(Crawler(src, storage, settings).run())
     items = client.get("/api/errors?limit=20").json()["items"]
     assert len(items) >= 2
@@ -154,20 +188,27 @@ def test_errors_newest_first_with_filters(client, site, storage, settings, sourc
     assert "E006" in client.get("/api/errors/codes").json()
 
 
-def test_monitoring_health_shows_failure_rates_sessions_and_grid(client, site, storage, settings, source_factory):
+def test_monitoring_health_shows_failure_rates_sessions_and_grid(
+    client, site, storage, settings, source_factory
+):
     import asyncio
 
     from crawler.engine import Crawler
 
     assert client.get("/api/monitoring/health").json()["status"] == "healthy"
     good = source_factory("good", [f"{site.base}/docs/1"])
-    bad = source_factory("bad", [f"{site.base}/error500"],
-                         politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5})
+    bad = source_factory(
+        "bad",
+        [f"{site.base}/error500"],
+        politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5},
+    )
     asyncio.run(Crawler(good, storage, settings).run())
     asyncio.run(Crawler(bad, storage, settings).run())
     h = client.get("/api/monitoring/health").json()
     assert h["status"] == "failing"
-    assert h["sources"]["bad"]["failure_rate"] == 1.0 and h["sources"]["good"]["failure_rate"] == 0.0
+    assert (
+        h["sources"]["bad"]["failure_rate"] == 1.0 and h["sources"]["good"]["failure_rate"] == 0.0
+    )
     assert h["sources"]["good"]["last_run"]["status"] == "ok"
     assert h["healing_outcomes"]["retry_with_backoff"]["failure"] >= 1
     assert h["grid"]["reachable"] is False
@@ -178,9 +219,19 @@ def test_monitoring_health_shows_failure_rates_sessions_and_grid(client, site, s
 
 def test_openapi_lists_runbook_paths(client):
     paths = client.get("/openapi.json").json()["paths"]
-    for p in ["/health", "/api/errors", "/api/monitoring/health", "/api/sources", "/api/sources/{source_id}",
-              "/api/sources/{source_id}/crawl", "/api/results", "/metrics", "/api/backup/trigger",
-              "/api/backup/", "/api/backup/restore"]:
+    for p in [
+        "/health",
+        "/api/errors",
+        "/api/monitoring/health",
+        "/api/sources",
+        "/api/sources/{source_id}",
+        "/api/sources/{source_id}/crawl",
+        "/api/results",
+        "/metrics",
+        "/api/backup/trigger",
+        "/api/backup/",
+        "/api/backup/restore",
+    ]:
         assert p in paths, p
 
 
@@ -193,6 +244,11 @@ def test_backup_endpoints_use_the_backup_engine(client, site, storage):
     assert any(b["path"] == made["path"] and b["good"] for b in listed)
     r = client.post("/api/backup/restore", json={"backup": made["path"]}, headers=KEY)
     assert r.status_code == 422 and "body.confirm" in r.json()["detail"]
-    r = client.post("/api/backup/restore", json={"backup": made["path"], "check_mode": True}, headers=KEY)
+    r = client.post(
+        "/api/backup/restore", json={"backup": made["path"], "check_mode": True}, headers=KEY
+    )
     assert r.status_code == 200, r.text
-    assert client.post("/api/backup/trigger", json={"label": "bad label!"}, headers=KEY).status_code == 422
+    assert (
+        client.post("/api/backup/trigger", json={"label": "bad label!"}, headers=KEY).status_code
+        == 422
+    )

@@ -22,8 +22,10 @@ def test_api_image_health_turns_healthy_and_follows_mongodb():
         try:
             client.images.get(img)
         except docker.errors.ImageNotFound:
-            pytest.fail(f"image {img} missing: docker build -f crawler/Dockerfile "
-                        "--build-arg BASE_IMAGE=acs-local/python:3.11 -t acs/crawler:0.1.0 .")
+            pytest.fail(
+                f"image {img} missing: docker build -f crawler/Dockerfile "
+                "--build-arg BASE_IMAGE=acs-local/python:3.11 -t acs/crawler:0.1.0 ."
+            )
     tag = uuid.uuid4().hex[:8]
     net = client.networks.create(f"acs-test-{tag}")
     containers = []
@@ -32,9 +34,14 @@ def test_api_image_health_turns_healthy_and_follows_mongodb():
         containers.append(mongo)
         net.connect(mongo, aliases=["mongodb"])
         mongo.start()
-        api = client.containers.run(API_IMAGE, name=f"acs-test-api-{tag}", detach=True, network=net.name,
-                                    environment={"MONGO_URI": "mongodb://mongodb:27017", "CRAWLER_API_KEYS": "k1"},
-                                    ports={"8000/tcp": ("127.0.0.1", None)})
+        api = client.containers.run(
+            API_IMAGE,
+            name=f"acs-test-api-{tag}",
+            detach=True,
+            network=net.name,
+            environment={"MONGO_URI": "mongodb://mongodb:27017", "CRAWLER_API_KEYS": "k1"},
+            ports={"8000/tcp": ("127.0.0.1", None)},
+        )
         containers.append(api)
         deadline = time.monotonic() + 120
         health = None
@@ -58,7 +65,10 @@ def test_api_image_health_turns_healthy_and_follows_mongodb():
         assert r.status_code == 503
         mongo.start()
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and requests.get(f"{base}/health", timeout=10).status_code != 200:
+        while (
+            time.monotonic() < deadline
+            and requests.get(f"{base}/health", timeout=10).status_code != 200
+        ):
             time.sleep(1)
         assert requests.get(f"{base}/health", timeout=10).status_code == 200
     finally:

@@ -34,7 +34,9 @@ def test_grid_status_reports_free_slots(selenium_grid):
 
 
 def test_selenium_renders_javascript_and_bounds_sessions(selenium_grid, site):
-    f = SeleniumFetcher(selenium_grid, max_sessions=5, pages_per_session=2, wait_selectors=["h1.title"])
+    f = SeleniumFetcher(
+        selenium_grid, max_sessions=5, pages_per_session=2, wait_selectors=["h1.title"]
+    )
     f.start()
     try:
         assert f.limit == 3  # asked for 5, the Grid has 3 free slots
@@ -70,7 +72,9 @@ def test_unreachable_grid_is_e008():
     assert exc.value.code == "E008"
 
 
-def test_auto_mode_switches_to_browser_and_remembers(selenium_grid, site, storage, settings, source_factory):
+def test_auto_mode_switches_to_browser_and_remembers(
+    selenium_grid, site, storage, settings, source_factory
+):
     from crawler.models import Source
 
     settings.selenium_hub_url = selenium_grid
@@ -80,7 +84,9 @@ def test_auto_mode_switches_to_browser_and_remembers(selenium_grid, site, storag
     assert first["pages_ok"] == 2 and first["mode"] == "browser"
     doc = storage.db.crawl_results.find_one({"url": f"{site.base}/js/a"})
     assert doc["fields"]["title"] == "Rendered a" and doc["mode"] == "browser"
-    sessions = list(storage.db.healing_sessions.find({"run_id": first["_id"], "remedy": "switch_to_browser"}))
+    sessions = list(
+        storage.db.healing_sessions.find({"run_id": first["_id"], "remedy": "switch_to_browser"})
+    )
     assert sessions and all(s["outcome"] == "success" for s in sessions)
     saved = Source.from_doc(storage.db.sources.find_one({"_id": "spa"}))
     assert saved.state.effective_mode == "browser"
@@ -93,10 +99,11 @@ def test_auto_mode_switches_to_browser_and_remembers(selenium_grid, site, storag
 
 def test_playwright_engine_renders_the_same_page(site):
     async def go():
-        async with PlaywrightFetcher("/usr/bin/chromium", max_sessions=2, pages_per_session=2,
-                                     wait_selectors=["h1.title"]) as f:
+        async with PlaywrightFetcher(
+            "/usr/bin/chromium", max_sessions=2, pages_per_session=2, wait_selectors=["h1.title"]
+        ) as f:
             return await asyncio.gather(*(f.fetch(f"{site.base}/js/w{i}") for i in range(3)))
 
     pages = asyncio.run(go())
-    assert [("Rendered w%d" % i) in p.text for i, p in enumerate(pages)] == [True] * 3
+    assert [f"Rendered w{i}" in p.text for i, p in enumerate(pages)] == [True] * 3
     assert all(p.mode == "browser" and p.status == 200 for p in pages)

@@ -13,10 +13,20 @@ pytestmark = pytest.mark.integration
 
 
 def cli(settings, *args, check=True):
-    env = {**os.environ, "MONGO_URI": settings.mongo_uri, "MONGO_DB": settings.mongo_db,
-           "CRAWLER_SPOOL_DIR": str(settings.spool_dir), "SELENIUM_HUB_URL": settings.selenium_hub_url}
-    p = subprocess.run([sys.executable, "-m", "crawler", *args], env=env, capture_output=True, text=True,
-                       timeout=120)
+    env = {
+        **os.environ,
+        "MONGO_URI": settings.mongo_uri,
+        "MONGO_DB": settings.mongo_db,
+        "CRAWLER_SPOOL_DIR": str(settings.spool_dir),
+        "SELENIUM_HUB_URL": settings.selenium_hub_url,
+    }
+    p = subprocess.run(
+        [sys.executable, "-m", "crawler", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check:
         assert p.returncode == 0, p.stderr
     return p
@@ -57,8 +67,10 @@ sources:
 
 def test_bad_sources_file_names_entry_and_field(storage, settings, tmp_path):
     yml = tmp_path / "bad.yml"
-    yml.write_text("sources:\n  - name: ok1\n    start_urls: [http://x/]\n    fields: {t: {selector: h1}}\n"
-                   "    schedule: 'every day'\n")
+    yml.write_text(
+        "sources:\n  - name: ok1\n    start_urls: [http://x/]\n    fields: {t: {selector: h1}}\n"
+        "    schedule: 'every day'\n"
+    )
     p = cli(settings, "sources", "load", str(yml), check=False)
     assert p.returncode == 2
     assert "sources[0] (ok1).schedule" in p.stderr and "invalid cron" in p.stderr

@@ -22,8 +22,11 @@ def pushgateway(tmp_path):
     if not binary:
         pytest.fail("prometheus-pushgateway not on PATH: apt-get install prometheus-pushgateway")
     port = free_port()
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
@@ -32,8 +35,11 @@ def pushgateway(tmp_path):
 
 def test_crawl_heal_push(site, storage, settings, source_factory, pushgateway):
     site.state["flaky_times"] = 2  # the run's own retry and healing retry both meet a 503
-    src = source_factory("dagsrc", [f"{site.base}/flaky/d", f"{site.base}/docs/1"],
-                         politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5})
+    src = source_factory(
+        "dagsrc",
+        [f"{site.base}/flaky/d", f"{site.base}/docs/1"],
+        politeness={"max_retries": 0, "delay_seconds": 0, "timeout_seconds": 5},
+    )
     storage.db.sources.insert_one(src.to_doc())
     stats = dags_support.crawl("dagsrc", settings=settings)
     assert stats["pages_ok"] == 1 and stats["pages_failed"] == 1

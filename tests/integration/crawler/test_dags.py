@@ -17,28 +17,50 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-AIRFLOW_PY = Path(os.environ.get("ACS_AIRFLOW_VENV", "/var/cache/acs-build/airflow-venv")) / "bin" / "python"
+AIRFLOW_PY = (
+    Path(os.environ.get("ACS_AIRFLOW_VENV", "/var/cache/acs-build/airflow-venv")) / "bin" / "python"
+)
 REPO = Path(__file__).resolve().parents[3]
 
 
 def dagbag(tmp_path, env_extra: dict) -> dict:
     if not AIRFLOW_PY.exists():
         pytest.fail(f"Airflow virtualenv missing ({AIRFLOW_PY}); see this module's docstring")
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "CRAWLER_DAG_SOURCES_CACHE": str(tmp_path / "cache.json"), **env_extra}
-    proc = subprocess.run([str(AIRFLOW_PY), str(Path(__file__).with_name("dagbag_probe.py")),
-                           str(REPO / "crawler" / "dags")], env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "CRAWLER_DAG_SOURCES_CACHE": str(tmp_path / "cache.json"),
+        **env_extra,
+    }
+    proc = subprocess.run(
+        [
+            str(AIRFLOW_PY),
+            str(Path(__file__).with_name("dagbag_probe.py")),
+            str(REPO / "crawler" / "dags"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAGBAG_JSON ")]
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
     return json.loads(line[0].split(" ", 1)[1])
 
 
-def test_dag_files_import_and_follow_sources(tmp_path, storage, mongo_db_name, ferretdb, source_factory):
+def test_dag_files_import_and_follow_sources(
+    tmp_path, storage, mongo_db_name, ferretdb, source_factory
+):
     a = source_factory("alpha", ["http://127.0.0.1/a"], schedule="*/15 * * * *")
     b = source_factory("beta", ["http://127.0.0.1/b"], schedule="@daily")
     off = source_factory("gamma", ["http://127.0.0.1/c"], enabled=False)
     storage.db.sources.insert_many([a.to_doc(), b.to_doc(), off.to_doc()])
-    env = {"MONGO_URI": ferretdb.uri, "MONGO_DB": mongo_db_name, "ACS_BACKUP_SCHEDULE": "30 2 * * *"}
+    env = {
+        "MONGO_URI": ferretdb.uri,
+        "MONGO_DB": mongo_db_name,
+        "ACS_BACKUP_SCHEDULE": "30 2 * * *",
+    }
     bag = dagbag(tmp_path, env)
     assert bag["import_errors"] == {}
     assert sorted(bag["dags"]) == ["backup_dag", "crawl_alpha", "crawl_beta"]

@@ -43,9 +43,13 @@ class BackupTrigger(BaseModel):
 
 class RestoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    backup: str | None = Field(default=None, description="backup name or archive path; null = newest good one")
+    backup: str | None = Field(
+        default=None, description="backup name or archive path; null = newest good one"
+    )
     check_mode: bool = Field(default=False, description="only report what would be replaced")
-    confirm: bool = Field(default=False, description="must be true for a real restore: current data is replaced")
+    confirm: bool = Field(
+        default=False, description="must be true for a real restore: current data is replaced"
+    )
     skip_safety_backup: bool = False
 
 
@@ -61,6 +65,7 @@ def _clean(doc: dict | None) -> dict | None:
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         try:
@@ -69,8 +74,12 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
             log.warning("cannot create indexes at start-up: %s", exc)
         yield
 
-    app = FastAPI(title="Airflow Crawler System API", version=__version__, lifespan=lifespan,
-                  description="Crawler sources, results, errors, self-healing status, backups.")
+    app = FastAPI(
+        title="Airflow Crawler System API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Crawler sources, results, errors, self-healing status, backups.",
+    )
     app.state.settings = settings
     app.state.storage = storage or Storage(settings.mongo_uri, settings.mongo_db, timeout_ms=2000)
     app.state.spool = Spool(settings.spool_dir)
@@ -91,28 +100,42 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
             request_id.reset(token)
         response.headers["X-Request-ID"] = rid
         token = request_id.set(rid)
-        log.info("request", extra={"method": request.method, "path": request.url.path,
-                                   "status": response.status_code,
-                                   "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
-                                   "client": request.client.host if request.client else None})
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - t0) * 1000, 2),
+                "client": request.client.host if request.client else None,
+            },
+        )
         request_id.reset(token)
         return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError):
-        errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
-                  for e in exc.errors()]
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
         fields = ", ".join(e["field"] for e in errors)
-        return JSONResponse(status_code=422, content={"detail": f"invalid input in: {fields}", "errors": errors})
+        return JSONResponse(
+            status_code=422, content={"detail": f"invalid input in: {fields}", "errors": errors}
+        )
 
     @app.exception_handler(PyMongoError)
     async def storage_error(request: Request, exc: PyMongoError):
         log.warning("MongoDB error: %s", exc)
-        return JSONResponse(status_code=503, content={"detail": "MongoDB unavailable", "code": "E009"})
+        return JSONResponse(
+            status_code=503, content={"detail": "MongoDB unavailable", "code": "E009"}
+        )
 
     def require_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
         if x_api_key is None:
-            raise HTTPException(401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"})
+            raise HTTPException(
+                401, "missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
+            )
         ok = False
         for key in settings.api_keys:  # compare with every key: no early exit to time
             ok |= hmac.compare_digest(x_api_key.encode(), key.encode())
@@ -131,7 +154,11 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
             comps["mongodb"] = {"status": "down", "error": str(exc).split(",")[0][:200]}
         comps["spool"] = {"status": "up", "records": app.state.spool.size()}
         ok = comps["mongodb"]["status"] == "up"
-        body = {"status": "healthy" if ok else "unhealthy", "version": __version__, "components": comps}
+        body = {
+            "status": "healthy" if ok else "unhealthy",
+            "version": __version__,
+            "components": comps,
+        }
         return JSONResponse(status_code=200 if ok else 503, content=body)
 
     @app.get("/metrics", tags=["health"])
@@ -141,9 +168,12 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
 
     # --- errors & monitoring ----------------------------------------------------
     @app.get("/api/errors", tags=["monitoring"])
-    def errors(limit: Annotated[int, Query(ge=1, le=1000)] = 20, source: str | None = None,
-               code: Annotated[str | None, Query(pattern=r"^E0(0[1-9]|10)$")] = None,
-               since: datetime | None = None):
+    def errors(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+        source: str | None = None,
+        code: Annotated[str | None, Query(pattern=r"^E0(0[1-9]|10)$")] = None,
+        since: datetime | None = None,
+    ):
         q: dict = {}
         if source:
             q["source"] = source
@@ -160,12 +190,19 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
 
     @app.get("/api/monitoring/health", tags=["monitoring"])
     def monitoring_health(window_minutes: Annotated[int | None, Query(ge=1, le=10080)] = None):
-        return healing_status(st(), app.state.spool, settings.selenium_hub_url,
-                              window_minutes or settings.health_window_minutes)
+        return healing_status(
+            st(),
+            app.state.spool,
+            settings.selenium_hub_url,
+            window_minutes or settings.health_window_minutes,
+        )
 
     @app.get("/api/healing", tags=["monitoring"])
-    def healing_sessions(status: Literal["active", "finished"] | None = None, source: str | None = None,
-                         limit: Annotated[int, Query(ge=1, le=1000)] = 50):
+    def healing_sessions(
+        status: Literal["active", "finished"] | None = None,
+        source: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    ):
         q = {k: v for k, v in {"status": status, "source": source}.items() if v}
         docs = st().db.healing_sessions.find(q).sort("started_at", DESCENDING).limit(limit)
         return {"items": [_clean(d) for d in docs]}
@@ -182,7 +219,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
         try:
             st().db.sources.insert_one(doc)
         except DuplicateKeyError as exc:
-            raise HTTPException(409, f"source {body.name!r} exists; use PUT /api/sources/{body.name}") from exc
+            raise HTTPException(
+                409, f"source {body.name!r} exists; use PUT /api/sources/{body.name}"
+            ) from exc
         return _clean(doc)
 
     @app.get("/api/sources/{source_id}", tags=["sources"])
@@ -195,8 +234,15 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     @app.put("/api/sources/{source_id}", dependencies=auth, tags=["sources"])
     def replace_source(source_id: SourceId, body: SourceIn):
         if body.name != source_id:
-            raise HTTPException(422, {"detail": "invalid input in: body.name", "errors": [
-                {"field": "body.name", "message": f"must equal the path id {source_id!r}"}]})
+            raise HTTPException(
+                422,
+                {
+                    "detail": "invalid input in: body.name",
+                    "errors": [
+                        {"field": "body.name", "message": f"must equal the path id {source_id!r}"}
+                    ],
+                },
+            )
         old = st().db.sources.find_one({"_id": source_id}) or {}
         doc = Source(**body.model_dump()).to_doc()
         doc["state"] = old.get("state", doc["state"])
@@ -210,7 +256,10 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
         old = st().db.sources.find_one({"_id": source_id})
         if old is None:
             raise HTTPException(404, f"source {source_id!r} not found")
-        merged = {**Source.from_doc(old).model_dump(mode="json"), **body.model_dump(mode="json", exclude_unset=True)}
+        merged = {
+            **Source.from_doc(old).model_dump(mode="json"),
+            **body.model_dump(mode="json", exclude_unset=True),
+        }
         src = Source.model_validate(merged)
         doc = src.to_doc()
         doc["created_at"] = old.get("created_at", now())
@@ -224,7 +273,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
             raise HTTPException(404, f"source {source_id!r} not found")
         return Response(status_code=204)
 
-    @app.post("/api/sources/{source_id}/crawl", status_code=202, dependencies=auth, tags=["sources"])
+    @app.post(
+        "/api/sources/{source_id}/crawl", status_code=202, dependencies=auth, tags=["sources"]
+    )
     def trigger_crawl(source_id: SourceId, background: BackgroundTasks):
         doc = st().db.sources.find_one({"_id": source_id})
         if doc is None:
@@ -238,8 +289,13 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
             from crawler.engine import crawl_source
 
             try:
-                crawl_source(source, Storage(settings.mongo_uri, settings.mongo_db), settings, run_id=run_id,
-                             trigger="api")
+                crawl_source(
+                    source,
+                    Storage(settings.mongo_uri, settings.mongo_db),
+                    settings,
+                    run_id=run_id,
+                    trigger="api",
+                )
             except Exception:
                 log.exception("crawl of %s failed", source_id)
 
@@ -248,9 +304,14 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
 
     # --- results & runs ---------------------------------------------------------
     @app.get("/api/results", tags=["results"])
-    def results(source: str | None = None, status: Literal["ok", "incomplete"] | None = None,
-                since: datetime | None = None, url_contains: str | None = None,
-                page: Annotated[int, Query(ge=1)] = 1, page_size: Annotated[int, Query(ge=1, le=500)] = 50):
+    def results(
+        source: str | None = None,
+        status: Literal["ok", "incomplete"] | None = None,
+        since: datetime | None = None,
+        url_contains: str | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    ):
         q: dict = {}
         if source:
             q["source"] = source
@@ -263,14 +324,29 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
 
             q["url"] = {"$regex": re.escape(url_contains)}
         total = st().db.crawl_results.count_documents(q)
-        docs = st().db.crawl_results.find(q).sort([("fetched_at", DESCENDING), ("_id", DESCENDING)]) \
-            .skip((page - 1) * page_size).limit(page_size)
-        return {"items": [_clean(d) for d in docs], "page": page, "page_size": page_size, "total": total}
+        docs = (
+            st()
+            .db.crawl_results.find(q)
+            .sort([("fetched_at", DESCENDING), ("_id", DESCENDING)])
+            .skip((page - 1) * page_size)
+            .limit(page_size)
+        )
+        return {
+            "items": [_clean(d) for d in docs],
+            "page": page,
+            "page_size": page_size,
+            "total": total,
+        }
 
     @app.get("/api/runs", tags=["results"])
     def runs(source: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 20):
         q = {"source": source} if source else {}
-        return {"items": [_clean(d) for d in st().db.crawl_runs.find(q).sort("started_at", DESCENDING).limit(limit)]}
+        return {
+            "items": [
+                _clean(d)
+                for d in st().db.crawl_runs.find(q).sort("started_at", DESCENDING).limit(limit)
+            ]
+        }
 
     # --- backups (the one engine: module_utils/acs_backup.py) ---------------------
     def _backup_call(fn, *a, **kw):
@@ -285,26 +361,47 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     def backup_trigger(body: BackupTrigger | None = None):
         body = body or BackupTrigger()
         opts = {"databases": body.databases} if body.databases else {}
-        result = _backup_call(backup_engine.run_backup, settings.mongo_uri, str(settings.backup_dir),
-                              label=body.label, **opts)
+        result = _backup_call(
+            backup_engine.run_backup,
+            settings.mongo_uri,
+            str(settings.backup_dir),
+            label=body.label,
+            **opts,
+        )
         return result
 
     @app.get("/api/backup/", tags=["backup"])
     @app.get("/api/backup", include_in_schema=False)
     def backup_list():
-        return {"backup_dir": str(settings.backup_dir),
-                "items": _backup_call(backup_engine.list_backups, str(settings.backup_dir))}
+        return {
+            "backup_dir": str(settings.backup_dir),
+            "items": _backup_call(backup_engine.list_backups, str(settings.backup_dir)),
+        }
 
     @app.post("/api/backup/restore", dependencies=auth, tags=["backup"])
     def backup_restore(body: RestoreRequest):
         if not body.check_mode and not body.confirm:
-            return JSONResponse(status_code=422, content={
-                "detail": "invalid input in: body.confirm",
-                "errors": [{"field": "body.confirm", "message":
-                            "restore replaces current data: send confirm=true (a safety backup is taken "
-                            "first), or check_mode=true to see what would change"}]})
-        return _backup_call(backup_engine.restore, settings.mongo_uri, body.backup, str(settings.backup_dir),
-                            check_mode=body.check_mode, skip_safety_backup=body.skip_safety_backup)
+            return JSONResponse(
+                status_code=422,
+                content={
+                    "detail": "invalid input in: body.confirm",
+                    "errors": [
+                        {
+                            "field": "body.confirm",
+                            "message": "restore replaces current data: send confirm=true (a safety backup is taken "
+                            "first), or check_mode=true to see what would change",
+                        }
+                    ],
+                },
+            )
+        return _backup_call(
+            backup_engine.restore,
+            settings.mongo_uri,
+            body.backup,
+            str(settings.backup_dir),
+            check_mode=body.check_mode,
+            skip_safety_backup=body.skip_safety_backup,
+        )
 
     return app
 
@@ -315,18 +412,29 @@ def _trigger_airflow(settings: Settings, source_id: str) -> dict:
     headers = {}
     try:
         if settings.airflow_username:
-            tok = requests.post(f"{base}/auth/token", json={"username": settings.airflow_username,
-                                                            "password": settings.airflow_password}, timeout=10)
+            tok = requests.post(
+                f"{base}/auth/token",
+                json={"username": settings.airflow_username, "password": settings.airflow_password},
+                timeout=10,
+            )
             tok.raise_for_status()
             headers["Authorization"] = f"Bearer {tok.json()['access_token']}"
-        r = requests.post(f"{base}/api/v2/dags/crawl_{source_id}/dagRuns", headers=headers,
-                          json={"logical_date": None, "conf": {"trigger": "api"}}, timeout=10)
+        r = requests.post(
+            f"{base}/api/v2/dags/crawl_{source_id}/dagRuns",
+            headers=headers,
+            json={"logical_date": None, "conf": {"trigger": "api"}},
+            timeout=10,
+        )
     except requests.RequestException as exc:
         raise HTTPException(502, f"Airflow not reachable at {base}: {exc}") from exc
     if r.status_code >= 400:
         raise HTTPException(502, f"Airflow refused the run ({r.status_code}): {r.text[:300]}")
     data = r.json()
-    return {"run_id": data.get("dag_run_id"), "dag_id": f"crawl_{source_id}", "state": data.get("state")}
+    return {
+        "run_id": data.get("dag_run_id"),
+        "dag_id": f"crawl_{source_id}",
+        "state": data.get("state"),
+    }
 
 
 class _LazyApp:

@@ -8,6 +8,7 @@ to bound browser memory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -19,8 +20,13 @@ from crawler.fetch import Page
 
 log = logging.getLogger(__name__)
 
-CHROME_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-background-networking"]
+CHROME_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+]
 
 
 class GridClient:
@@ -36,8 +42,14 @@ class GridClient:
             r.raise_for_status()
             value = r.json().get("value", {})
         except (requests.RequestException, ValueError) as exc:
-            return {"reachable": False, "ready": False, "total_slots": 0, "free_slots": 0, "queue": None,
-                    "error": str(exc)}
+            return {
+                "reachable": False,
+                "ready": False,
+                "total_slots": 0,
+                "free_slots": 0,
+                "queue": None,
+                "error": str(exc),
+            }
         total = free = 0
         nodes = value.get("nodes", [])
         for node in nodes:
@@ -45,23 +57,38 @@ class GridClient:
                 continue
             # a node offers a slot per detected browser and session, but runs
             # at most maxSessions sessions at once: count that, not the slots
-            slots = [s for s in node.get("slots", [])
-                     if (s.get("stereotype") or {}).get("browserName", "chrome") in ("chrome", "chromium")]
+            slots = [
+                s
+                for s in node.get("slots", [])
+                if (s.get("stereotype") or {}).get("browserName", "chrome")
+                in ("chrome", "chromium")
+            ]
             used = sum(1 for s in node.get("slots", []) if s.get("session"))
             cap = node.get("maxSessions") or len(slots)
             total += min(len(slots), cap)
             free += max(0, min(len(slots) - used, cap - used))
         queue = None
         try:
-            g = requests.post(f"{self.hub_url}/graphql", json={"query": "{ grid { sessionQueueSize } }"},
-                              timeout=self.timeout)
+            g = requests.post(
+                f"{self.hub_url}/graphql",
+                json={"query": "{ grid { sessionQueueSize } }"},
+                timeout=self.timeout,
+            )
             queue = g.json()["data"]["grid"]["sessionQueueSize"]
         except (requests.RequestException, ValueError, KeyError, TypeError):
             pass
-        return {"reachable": True, "ready": bool(value.get("ready")), "total_slots": total,
-                "free_slots": free, "queue": queue, "nodes": len(nodes)}
+        return {
+            "reachable": True,
+            "ready": bool(value.get("ready")),
+            "total_slots": total,
+            "free_slots": free,
+            "queue": queue,
+            "nodes": len(nodes),
+        }
 
-    def wait_for_capacity(self, need: int = 1, timeout: float = 60.0, interval: float = 1.0) -> dict:
+    def wait_for_capacity(
+        self, need: int = 1, timeout: float = 60.0, interval: float = 1.0
+    ) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             st = self.status()
@@ -83,9 +110,17 @@ class SeleniumFetcher:
 
     mode = "browser"
 
-    def __init__(self, hub_url: str, *, max_sessions: int = 1, pages_per_session: int = 50,
-                 page_timeout: float = 30.0, wait_selectors: list[str] | None = None,
-                 capacity_timeout: float = 60.0, binary_location: str | None = None):
+    def __init__(
+        self,
+        hub_url: str,
+        *,
+        max_sessions: int = 1,
+        pages_per_session: int = 50,
+        page_timeout: float = 30.0,
+        wait_selectors: list[str] | None = None,
+        capacity_timeout: float = 60.0,
+        binary_location: str | None = None,
+    ):
         self.grid = GridClient(hub_url)
         self.hub_url = hub_url.rstrip("/")
         self.max_sessions = max_sessions
@@ -170,24 +205,36 @@ class SeleniumFetcher:
         except CrawlError:
             raise
         except Exception as exc:
-            raise CrawlError(ErrorCode.BROWSER, f"cannot open a Grid session: {exc}", url=url) from exc
+            raise CrawlError(
+                ErrorCode.BROWSER, f"cannot open a Grid session: {exc}", url=url
+            ) from exc
         broken = False
         try:
             drv = sess.driver
             try:
                 drv.get(url)
             except TimeoutException as exc:
-                raise CrawlError(ErrorCode.TIMEOUT, f"page load timeout: {exc.msg}", url=url) from exc
+                raise CrawlError(
+                    ErrorCode.TIMEOUT, f"page load timeout: {exc.msg}", url=url
+                ) from exc
             if self.wait_selectors:
-                try:
+                # not found in time: extraction decides whether that is selector rot
+                with contextlib.suppress(TimeoutException):
                     WebDriverWait(drv, min(10.0, self.page_timeout)).until(
-                        lambda d: any(d.find_elements(By.CSS_SELECTOR, s) for s in self.wait_selectors))
-                except TimeoutException:
-                    pass  # extraction decides whether this is selector rot
+                        lambda d: any(
+                            d.find_elements(By.CSS_SELECTOR, s) for s in self.wait_selectors
+                        )
+                    )
             html = drv.page_source
             sess.pages += 1
-            return Page(url=url, final_url=drv.current_url, status=200,
-                        text=html, mode="browser", elapsed=time.perf_counter() - t0)
+            return Page(
+                url=url,
+                final_url=drv.current_url,
+                status=200,
+                text=html,
+                mode="browser",
+                elapsed=time.perf_counter() - t0,
+            )
         except CrawlError:
             raise
         except WebDriverException as exc:
@@ -222,8 +269,15 @@ class PlaywrightFetcher:
 
     mode = "browser"
 
-    def __init__(self, chromium_path: str = "/usr/bin/chromium", *, max_sessions: int = 1,
-                 pages_per_session: int = 50, page_timeout: float = 30.0, wait_selectors: list[str] | None = None):
+    def __init__(
+        self,
+        chromium_path: str = "/usr/bin/chromium",
+        *,
+        max_sessions: int = 1,
+        pages_per_session: int = 50,
+        page_timeout: float = 30.0,
+        wait_selectors: list[str] | None = None,
+    ):
         self.chromium_path = chromium_path
         self.max_sessions = max_sessions
         self.pages_per_session = pages_per_session
@@ -239,7 +293,10 @@ class PlaywrightFetcher:
         try:
             from playwright.async_api import async_playwright
         except ImportError as exc:
-            raise CrawlError(ErrorCode.BROWSER, "playwright is not installed (pip install acs-crawler[playwright])") from exc
+            raise CrawlError(
+                ErrorCode.BROWSER,
+                "playwright is not installed (pip install acs-crawler[playwright])",
+            ) from exc
         self._pw = await async_playwright().start()
         await self._launch()
         self._sem = asyncio.Semaphore(self.max_sessions)
@@ -247,7 +304,9 @@ class PlaywrightFetcher:
         return self
 
     async def _launch(self):
-        self._browser = await self._pw.chromium.launch(executable_path=self.chromium_path, args=CHROME_ARGS)
+        self._browser = await self._pw.chromium.launch(
+            executable_path=self.chromium_path, args=CHROME_ARGS
+        )
         self._pages_in_browser = 0
 
     async def __aexit__(self, *exc):
@@ -272,16 +331,26 @@ class PlaywrightFetcher:
                 try:
                     resp = await page.goto(url, timeout=self.page_timeout * 1000, wait_until="load")
                 except Exception as exc:
-                    code = ErrorCode.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorCode.BROWSER
+                    code = (
+                        ErrorCode.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorCode.BROWSER
+                    )
                     raise CrawlError(code, f"playwright: {exc}", url=url) from exc
                 for sel in self.wait_selectors:
                     try:
-                        await page.wait_for_selector(sel, timeout=min(10.0, self.page_timeout) * 1000)
+                        await page.wait_for_selector(
+                            sel, timeout=min(10.0, self.page_timeout) * 1000
+                        )
                         break
                     except Exception:  # noqa: S112 - absence is judged by extraction
                         continue
                 html = await page.content()
-                return Page(url=url, final_url=page.url, status=resp.status if resp else 200, text=html,
-                            mode="browser", elapsed=time.perf_counter() - t0)
+                return Page(
+                    url=url,
+                    final_url=page.url,
+                    status=resp.status if resp else 200,
+                    text=html,
+                    mode="browser",
+                    elapsed=time.perf_counter() - t0,
+                )
             finally:
                 await ctx.close()

@@ -17,7 +17,12 @@ import aiohttp
 from crawler.errors import CrawlError, ErrorCode, classify_exception, classify_status
 from crawler.fetch import Page
 
-RETRYABLE = {ErrorCode.CONNECTION, ErrorCode.TIMEOUT, ErrorCode.SERVER_ERROR, ErrorCode.RATE_LIMITED}
+RETRYABLE = {
+    ErrorCode.CONNECTION,
+    ErrorCode.TIMEOUT,
+    ErrorCode.SERVER_ERROR,
+    ErrorCode.RATE_LIMITED,
+}
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -37,8 +42,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 def backoff_delay(attempt: int, base: float = 0.5, cap: float = 30.0) -> float:
     """Exponential backoff with jitter (between half and the full step)."""
-    step = min(cap, base * (2 ** attempt))
-    return random.uniform(step / 2, step)
+    step = min(cap, base * (2**attempt))
+    return random.uniform(step / 2, step)  # noqa: S311 - jitter, not cryptography
 
 
 class DomainGate:
@@ -70,9 +75,19 @@ class DomainGate:
 
 
 class StaticFetcher:
-    def __init__(self, *, concurrency_per_domain: int = 2, delay: float = 0.0, timeout: float = 30.0,
-                 max_retries: int = 3, user_agent: str = "acs-crawler/0.1", obey_robots: bool = True,
-                 max_retry_after: float = 120.0, backoff_base: float = 0.5, total_connections: int = 100):
+    def __init__(
+        self,
+        *,
+        concurrency_per_domain: int = 2,
+        delay: float = 0.0,
+        timeout: float = 30.0,
+        max_retries: int = 3,
+        user_agent: str = "acs-crawler/0.1",
+        obey_robots: bool = True,
+        max_retry_after: float = 120.0,
+        backoff_base: float = 0.5,
+        total_connections: int = 100,
+    ):
         self.concurrency = concurrency_per_domain
         self.delay = delay
         self.timeout = timeout
@@ -89,11 +104,14 @@ class StaticFetcher:
         self.retries = 0
 
     async def __aenter__(self):
-        connector = aiohttp.TCPConnector(limit=self.total_connections, limit_per_host=self.concurrency,
-                                         ttl_dns_cache=300)
+        connector = aiohttp.TCPConnector(
+            limit=self.total_connections, limit_per_host=self.concurrency, ttl_dns_cache=300
+        )
         self.session = aiohttp.ClientSession(
-            connector=connector, headers={"User-Agent": self.user_agent},
-            timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=min(10, self.timeout)))
+            connector=connector,
+            headers={"User-Agent": self.user_agent},
+            timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=min(10, self.timeout)),
+        )
         return self
 
     async def __aexit__(self, *exc):
@@ -121,8 +139,10 @@ class StaticFetcher:
                 return self._robots[host]
             rp: urllib.robotparser.RobotFileParser | None = None
             try:
-                async with self.session.get(f"{parts.scheme}://{host}/robots.txt",
-                                            timeout=aiohttp.ClientTimeout(total=min(10, self.timeout))) as resp:
+                async with self.session.get(
+                    f"{parts.scheme}://{host}/robots.txt",
+                    timeout=aiohttp.ClientTimeout(total=min(10, self.timeout)),
+                ) as resp:
                     if resp.status == 200:
                         rp = urllib.robotparser.RobotFileParser()
                         rp.parse((await resp.text(errors="replace")).splitlines())
@@ -130,7 +150,7 @@ class StaticFetcher:
                         # RFC 9309: unreachable-as-forbidden is the cautious reading
                         rp = urllib.robotparser.RobotFileParser()
                         rp.disallow_all = True
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 rp = None  # no robots.txt reachable: allowed
             self._robots[host] = rp
             if host in self._gates and rp is not None and rp.crawl_delay(self.user_agent):
@@ -177,7 +197,9 @@ class StaticFetcher:
                         retry_after = None
                         if status in (429, 503):
                             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                        raise CrawlError(code, f"HTTP {status}", url=url, status=status, retry_after=retry_after)
+                        raise CrawlError(
+                            code, f"HTTP {status}", url=url, status=status, retry_after=retry_after
+                        )
                     raw = await resp.read()
                     try:
                         text = raw.decode(resp.get_encoding())
@@ -185,12 +207,24 @@ class StaticFetcher:
                         try:
                             text = raw.decode("utf-8")
                         except UnicodeDecodeError as exc:
-                            raise CrawlError(ErrorCode.PARSE, f"cannot decode body: {exc}", url=url,
-                                             status=status) from exc
-                    return Page(url=url, final_url=str(resp.url), status=status, text=text, mode="static",
-                                elapsed=time.perf_counter() - t0,
-                                headers={"content-type": resp.headers.get("Content-Type", "")})
+                            raise CrawlError(
+                                ErrorCode.PARSE,
+                                f"cannot decode body: {exc}",
+                                url=url,
+                                status=status,
+                            ) from exc
+                    return Page(
+                        url=url,
+                        final_url=str(resp.url),
+                        status=status,
+                        text=text,
+                        mode="static",
+                        elapsed=time.perf_counter() - t0,
+                        headers={"content-type": resp.headers.get("Content-Type", "")},
+                    )
             except CrawlError:
                 raise
             except Exception as exc:  # network layer: classify, keep the message
-                raise CrawlError(classify_exception(exc), f"{type(exc).__name__}: {exc}", url=url) from exc
+                raise CrawlError(
+                    classify_exception(exc), f"{type(exc).__name__}: {exc}", url=url
+                ) from exc
