@@ -120,10 +120,13 @@ options:
         description: Session token for temporary credentials.
         type: str
   keep_last:
-    description: Retention after the backup, keep the newest N backups.
+    description:
+      - Retention after the backup, keep the newest N backups (0 or unset, no count rule).
+      - With I(max_age_days) too, a backup is kept when either rule keeps it; the newest
+        good backup is always kept.
     type: int
   max_age_days:
-    description: Retention after the backup, keep backups younger than this many days.
+    description: Retention after the backup, keep backups younger than this many days (0 or unset, no age rule).
     type: float
 """
 
