@@ -1,0 +1,174 @@
+"""site.yml on this machine: every service healthy, the runbook's own
+commands answer, only nginx is public, files are private, re-runs and check
+mode change nothing, and the API scales behind nginx."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+
+import pytest
+import requests
+from conftest import PROJECT_DIR, compose, site
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+EXPECTED = {
+    "mongodb",
+    "postgres",
+    "redis",
+    "selenium-hub",
+    "chrome",
+    "api",
+    "airflow-init",
+    "airflow-webserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "nginx",
+    "prometheus",
+    "pushgateway",
+    "alertmanager",
+}
+
+
+def test_every_container_running_and_healthy(project_containers):
+    services = {}
+    for c in project_containers:
+        c.reload()
+        services.setdefault(c.labels["com.docker.compose.service"], []).append(c)
+    assert set(services) == EXPECTED
+    for name, containers in services.items():
+        for c in containers:
+            state = c.attrs["State"]
+            if name == "airflow-init":
+                assert state["Status"] == "exited" and state["ExitCode"] == 0
+                continue
+            assert state["Status"] == "running", name
+            assert state["Health"]["Status"] == "healthy", name
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000/health", "http://127.0.0.1/health", "https://127.0.0.1/health"]
+)
+def test_api_health_through_nginx(deployed, url):
+    # The self-signed certificate the nginx role generated is the trust anchor.
+    r = requests.get(url, timeout=10, verify=str(PROJECT_DIR / "nginx/certs/server.crt"))
+    assert r.status_code == 200
+    assert r.json()["status"] == "healthy"
+
+
+def test_airflow_health_on_the_runbook_url(deployed):
+    r = requests.get("http://127.0.0.1:8080/health", timeout=10)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["metadatabase"]["status"] == "healthy"
+    assert body["scheduler"]["status"] == "healthy"
+
+
+def test_runbook_mongodb_ping_from_the_api_container(deployed):
+    proc = compose(
+        "exec",
+        "-T",
+        "api",
+        "python",
+        "-c",
+        "from pymongo import MongoClient; c=MongoClient('mongodb://mongodb:27017'); print(c.admin.command('ping'))",
+    )
+    assert "'ok': 1" in proc.stdout
+
+
+def test_grid_ready_with_a_node(deployed):
+    proc = compose(
+        "exec",
+        "-T",
+        "api",
+        "python",
+        "-c",
+        "import json,urllib.request;"
+        "print(json.dumps(json.load(urllib.request.urlopen('http://selenium-hub:4444/status'))['value']))",
+    )
+    status = json.loads(proc.stdout)
+    assert status["ready"] is True
+    assert len(status["nodes"]) >= 1
+    assert status["nodes"][0]["slots"].__len__() == 3  # SE_NODE_MAX_SESSIONS
+
+
+def test_only_nginx_is_published_on_all_interfaces(project_containers):
+    public = set()
+    for c in project_containers:
+        for port, bindings in (c.attrs["HostConfig"]["PortBindings"] or {}).items():
+            for b in bindings:
+                if b["HostIp"] in ("", "0.0.0.0", "::"):
+                    public.add((c.labels["com.docker.compose.service"], b["HostPort"]))
+                else:
+                    assert b["HostIp"] == "127.0.0.1", (c.name, port, b)
+    assert public == {("nginx", "80"), ("nginx", "443")}
+
+
+@pytest.mark.parametrize(
+    ("path", "mode"),
+    [
+        (PROJECT_DIR / ".env", 0o600),
+        ("/root/.airflow-crawler-system/credentials.yml", 0o600),
+        (PROJECT_DIR / "nginx/certs/server.key", 0o600),
+        (PROJECT_DIR / "nginx/certs/server.crt", 0o644),
+    ],
+)
+def test_file_modes(deployed, path, mode):
+    assert stat.S_IMODE(os.stat(path).st_mode) == mode
+
+
+def test_no_default_password(deployed):
+    env = (PROJECT_DIR / ".env").read_text()
+    assert "=admin\n" not in env and "='admin'" not in env
+    r = requests.post(
+        "http://127.0.0.1:8080/auth/token",
+        json={"username": "admin", "password": "admin"},
+        timeout=10,
+    )
+    assert r.status_code in (401, 403)
+
+
+def test_second_run_changes_nothing(deployed):
+    run = site()
+    assert run.proc.returncode == 0, run.proc.stdout[-4000:]
+    print(f"\nsite.yml idempotent re-run: {run.seconds:.1f} s")
+    assert run.recap["changed"] == 0, run.proc.stdout[-4000:]
+
+
+def test_check_mode_changes_nothing(deployed):
+    run = site("--check", "--diff")
+    assert run.proc.returncode == 0, run.proc.stdout[-4000:]
+    assert run.recap["changed"] == 0, run.proc.stdout[-4000:]
+
+
+def test_nginx_config_passes_nginx_t_in_its_image(deployed):
+    proc = compose("run", "--rm", "--no-deps", "-T", "--entrypoint", "nginx", "nginx", "-t")
+    assert "syntax is ok" in proc.stderr and "test is successful" in proc.stderr
+
+
+def test_api_scales_behind_nginx(deployed, docker_client):
+    """The runbook's --scale api=3: nginx spreads over the replicas and keeps
+    answering when one of them stops."""
+    try:
+        compose("up", "-d", "--no-deps", "--no-recreate", "--wait", "--scale", "api=3", "api")
+        replicas = docker_client.containers.list(
+            filters={
+                "label": [
+                    "com.docker.compose.project=airflow-crawler-system",
+                    "com.docker.compose.service=api",
+                ]
+            }
+        )
+        assert len(replicas) == 3
+        time.sleep(11)  # nginx re-resolves `api` every 10 s
+        sorted(replicas, key=lambda c: c.name)[1].stop(timeout=5)
+        codes = [
+            requests.get("http://127.0.0.1:8000/health", timeout=10).status_code for _ in range(12)
+        ]
+        assert codes == [200] * 12
+    finally:
+        compose("up", "-d", "--no-deps", "--wait", "--scale", "api=1", "api")
