@@ -1,0 +1,114 @@
+"""A crawl of a fixture site through a real DAG run: the source is created
+through the API, the DAG processor turns it into `crawl_fixture`, the API
+triggers it in Airflow, and the results land in MongoDB."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+import yaml
+from conftest import PROJECT
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+API = "http://127.0.0.1:8000"
+AIRFLOW = "http://127.0.0.1:8080"
+PAGE = "<html><head><title>t</title></head><body><h1>Fixture page</h1><p class='p'>hello</p></body></html>"
+
+
+@pytest.fixture()
+def fixture_site(deployed, docker_client, tmp_path):
+    (tmp_path / "index.html").write_text(PAGE)
+    tmp_path.chmod(0o755)
+    (tmp_path / "index.html").chmod(0o644)
+    container = docker_client.containers.run(
+        "acs-local/python:3.11",
+        ["python3", "-m", "http.server", "8000", "--directory", "/site"],
+        detach=True,
+        remove=True,
+        volumes={str(tmp_path): {"bind": "/site", "mode": "ro"}},
+        network=f"{PROJECT}_backend",
+        name="acs-test-fixture-site",
+    )
+    # The crawler reaches it by this name on the compose network.
+    docker_client.networks.get(f"{PROJECT}_backend").disconnect(container)
+    docker_client.networks.get(f"{PROJECT}_backend").connect(container, aliases=["fixture-site"])
+    yield "http://fixture-site:8000/index.html"
+    container.stop(timeout=2)
+
+
+@pytest.fixture()
+def credentials():
+    with open("/root/.airflow-crawler-system/credentials.yml") as f:
+        return yaml.safe_load(f)
+
+
+def _airflow_token(credentials) -> dict:
+    r = requests.post(
+        f"{AIRFLOW}/auth/token",
+        json={"username": "acs_admin", "password": credentials["airflow_admin_password"]},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials):
+    key = {"X-API-Key": credentials["api_key"]}
+    requests.delete(f"{API}/api/sources/fixture", headers=key, timeout=10)
+    r = requests.post(
+        f"{API}/api/sources",
+        headers=key,
+        timeout=10,
+        json={
+            "name": "fixture",
+            "start_urls": [fixture_site],
+            "mode": "static",
+            "schedule": None,
+            "fields": {"heading": {"selector": "h1"}},
+            "politeness": {"obey_robots": False, "delay_seconds": 0},
+        },
+    )
+    assert r.status_code == 201, r.text
+    try:
+        auth = _airflow_token(credentials)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            dag = requests.get(f"{AIRFLOW}/api/v2/dags/crawl_fixture", headers=auth, timeout=10)
+            if dag.status_code == 200:
+                break
+            time.sleep(5)
+        assert dag.status_code == 200, "the DAG processor did not create crawl_fixture"
+        requests.patch(
+            f"{AIRFLOW}/api/v2/dags/crawl_fixture",
+            headers=auth,
+            json={"is_paused": False},
+            timeout=10,
+        ).raise_for_status()
+
+        t = requests.post(f"{API}/api/sources/fixture/crawl", headers=key, timeout=30)
+        assert t.status_code == 202, t.text
+        assert t.json()["via"] == "airflow"
+        run_id = t.json()["run_id"]
+
+        state = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            run = requests.get(
+                f"{AIRFLOW}/api/v2/dags/crawl_fixture/dagRuns/{run_id}", headers=auth, timeout=10
+            )
+            state = run.json().get("state")
+            if state in ("success", "failed"):
+                break
+            time.sleep(5)
+        assert state == "success"
+
+        results = requests.get(
+            f"{API}/api/results", params={"source": "fixture"}, timeout=10
+        ).json()
+        items = results["items"] if isinstance(results, dict) else results
+        assert any(item["fields"].get("heading") == "Fixture page" for item in items), results
+    finally:
+        requests.delete(f"{API}/api/sources/fixture", headers=key, timeout=10)
