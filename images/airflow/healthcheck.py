@@ -27,9 +27,12 @@ def component() -> str:
 
 
 def http_ok(url: str) -> None:
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - fixed loopback URL
-        if resp.status != 200:
-            sys.exit(f"{url} answered {resp.status}")
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - fixed loopback URL
+            if resp.status != 200:
+                sys.exit(f"{url} answered {resp.status}")
+    except OSError as exc:  # URLError, HTTPError, timeouts
+        sys.exit(f"{url}: {exc}")
 
 
 def job_alive(job_type: str) -> None:
