@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bson import json_util
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,7 @@ class Storage:
                 )
             }
             ops = []
+            inserts = []
             for url, r in latest.items():
                 base = {
                     "status": r.get("status"),
@@ -111,43 +112,71 @@ class Storage:
                 }
                 if url not in existing:
                     stats["new"] += 1
-                    ops.append(
-                        UpdateOne(
-                            {"source": source, "url": url},
-                            {
-                                "$set": {
-                                    **base,
-                                    "content_hash": r["content_hash"],
-                                    "fields": r["fields"],
-                                    "changed_at": r["fetched_at"],
-                                },
-                                "$setOnInsert": {"first_seen": r["fetched_at"], "version": 1},
-                            },
-                            upsert=True,
-                        )
+                    # plain inserts: far cheaper than upserts (FerretDB scans on update)
+                    inserts.append(
+                        {
+                            "source": source,
+                            "url": url,
+                            **base,
+                            "content_hash": r["content_hash"],
+                            "fields": r["fields"],
+                            "changed_at": r["fetched_at"],
+                            "first_seen": r["fetched_at"],
+                            "version": 1,
+                        }
                     )
                 elif existing[url] != r["content_hash"]:
                     stats["changed"] += 1
-                    ops.append(
-                        UpdateOne(
-                            {"source": source, "url": url, "content_hash": existing[url]},
-                            {
-                                "$set": {
-                                    **base,
-                                    "content_hash": r["content_hash"],
-                                    "fields": r["fields"],
-                                    "changed_at": r["fetched_at"],
-                                },
-                                "$inc": {"version": 1},
-                            },
-                        )
-                    )
+                    ops.append(self._change_op(source, url, existing[url], r, base))
                 else:
                     stats["unchanged"] += 1
                     ops.append(UpdateOne({"source": source, "url": url}, {"$set": base}))
+            if inserts:
+                try:
+                    self.db.crawl_results.insert_many(inserts, ordered=False)
+                except BulkWriteError as exc:
+                    # another writer got there first: treat those as updates
+                    errors = exc.details.get("writeErrors", [])
+                    if any(e.get("code") != 11000 for e in errors):
+                        raise
+                    for e in errors:
+                        doc = inserts[e["index"]]
+                        ops.append(
+                            UpdateOne(
+                                {"source": source, "url": doc["url"]},
+                                {
+                                    "$set": {
+                                        k: doc[k]
+                                        for k in (
+                                            "status",
+                                            "fetched_at",
+                                            "mode",
+                                            "run_id",
+                                            "content_hash",
+                                            "fields",
+                                        )
+                                    }
+                                },
+                            )
+                        )
             if ops:
                 self.db.crawl_results.bulk_write(ops, ordered=False)
         return stats
+
+    @staticmethod
+    def _change_op(source: str, url: str, old_hash: str, r: dict, base: dict) -> UpdateOne:
+        return UpdateOne(
+            {"source": source, "url": url, "content_hash": old_hash},
+            {
+                "$set": {
+                    **base,
+                    "content_hash": r["content_hash"],
+                    "fields": r["fields"],
+                    "changed_at": r["fetched_at"],
+                },
+                "$inc": {"version": 1},
+            },
+        )
 
     def write_docs(self, collection: str, docs: list[dict]) -> None:
         """Insert-or-replace by _id, so a replayed document lands once."""
