@@ -567,9 +567,8 @@ class Crawler:
             if not self.stats["pages_failed"] and not self.stats["pages_incomplete"]
             else ("failed" if total and self.stats["pages_ok"] == 0 else "partial")
         )
-        for doc in self.healing.pending:
+        for doc in self.healing.take_pending():
             self.writer.add_doc("healing_sessions", doc)
-        self.healing.pending.clear()
         run_doc.update(
             {
                 "finished_at": now(),

@@ -81,7 +81,7 @@ class HealingEngine:
         self.advisors = advisors if advisors is not None else load_advisors()
         self.metrics = metrics
         self.sessions: list[dict] = []  # this process's sessions, also when MongoDB is away
-        self.pending: list[dict] = []  # sessions MongoDB refused; the crawl spools them
+        self._pending: set[str] = set()  # ids of sessions MongoDB refused; the crawl spools them
 
     # --- memory ----------------------------------------------------------------
     def known_remedies(self, pattern: str) -> list[dict]:
@@ -164,6 +164,12 @@ class HealingEngine:
             self.metrics.healing.labels(session["remedy"], session["outcome"]).inc()
         self.remember(session["pattern"], session["remedy"], success, remember_value)
 
+    def take_pending(self) -> list[dict]:
+        """Latest state of every session MongoDB did not take, for the spool."""
+        docs = [dict(s) for s in self.sessions if s["_id"] in self._pending]
+        self._pending.clear()
+        return docs
+
     def _save(self, doc: dict) -> None:
         if self.storage is None:
             return
@@ -171,7 +177,9 @@ class HealingEngine:
             self.storage.db.healing_sessions.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         except PyMongoError as exc:
             log.warning("cannot save healing session %s: %s", doc["_id"], exc)
-            self.pending.append(dict(doc))
+            self._pending.add(doc["_id"])
+            return
+        self._pending.discard(doc["_id"])
 
     def record(
         self,

@@ -87,81 +87,68 @@ class Storage:
 
     # --- writes (raise PyMongoError; callers spool) -------------------------
     def write_results(self, results: list[dict]) -> dict:
-        """Upsert by (source, url). A new version only when content_hash changes."""
+        """Upsert by (source, url). A new version only when content_hash changes.
+
+        Insert first: on a first crawl every page is new and a bulk insert is
+        far cheaper than upserts (FerretDB scans on update); the unique index
+        turns the known URLs into duplicate-key errors, which then take the
+        update path."""
         stats = {"new": 0, "changed": 0, "unchanged": 0}
         by_source: dict[str, list[dict]] = {}
         for r in results:
             by_source.setdefault(r["source"], []).append(r)
         for source, items in by_source.items():
-            # last write wins inside one batch
-            latest = {r["url"]: r for r in items}
+            latest = {r["url"]: r for r in items}  # last write wins inside one batch
+            inserts = [
+                {
+                    "source": source,
+                    "url": url,
+                    **self._base(r),
+                    "content_hash": r["content_hash"],
+                    "fields": r["fields"],
+                    "changed_at": r["fetched_at"],
+                    "first_seen": r["fetched_at"],
+                    "version": 1,
+                }
+                for url, r in latest.items()
+            ]
+            known: list[str] = []
+            try:
+                self.db.crawl_results.insert_many(inserts, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != 11000 for e in errors):
+                    raise
+                known = [inserts[e["index"]]["url"] for e in errors]
+            stats["new"] += len(inserts) - len(known)
+            if not known:
+                continue
             existing = {
                 d["url"]: d.get("content_hash")
                 for d in self.db.crawl_results.find(
-                    {"source": source, "url": {"$in": list(latest)}}, {"url": 1, "content_hash": 1}
+                    {"source": source, "url": {"$in": known}}, {"url": 1, "content_hash": 1}
                 )
             }
             ops = []
-            inserts = []
-            for url, r in latest.items():
-                base = {
-                    "status": r.get("status"),
-                    "fetched_at": r["fetched_at"],
-                    "mode": r.get("mode"),
-                    "run_id": r.get("run_id"),
-                }
-                if url not in existing:
-                    stats["new"] += 1
-                    # plain inserts: far cheaper than upserts (FerretDB scans on update)
-                    inserts.append(
-                        {
-                            "source": source,
-                            "url": url,
-                            **base,
-                            "content_hash": r["content_hash"],
-                            "fields": r["fields"],
-                            "changed_at": r["fetched_at"],
-                            "first_seen": r["fetched_at"],
-                            "version": 1,
-                        }
-                    )
-                elif existing[url] != r["content_hash"]:
+            for url in known:
+                r = latest[url]
+                if existing.get(url) != r["content_hash"]:
                     stats["changed"] += 1
-                    ops.append(self._change_op(source, url, existing[url], r, base))
+                    ops.append(self._change_op(source, url, existing.get(url), r, self._base(r)))
                 else:
                     stats["unchanged"] += 1
-                    ops.append(UpdateOne({"source": source, "url": url}, {"$set": base}))
-            if inserts:
-                try:
-                    self.db.crawl_results.insert_many(inserts, ordered=False)
-                except BulkWriteError as exc:
-                    # another writer got there first: treat those as updates
-                    errors = exc.details.get("writeErrors", [])
-                    if any(e.get("code") != 11000 for e in errors):
-                        raise
-                    for e in errors:
-                        doc = inserts[e["index"]]
-                        ops.append(
-                            UpdateOne(
-                                {"source": source, "url": doc["url"]},
-                                {
-                                    "$set": {
-                                        k: doc[k]
-                                        for k in (
-                                            "status",
-                                            "fetched_at",
-                                            "mode",
-                                            "run_id",
-                                            "content_hash",
-                                            "fields",
-                                        )
-                                    }
-                                },
-                            )
-                        )
-            if ops:
-                self.db.crawl_results.bulk_write(ops, ordered=False)
+                    ops.append(UpdateOne({"source": source, "url": url}, {"$set": self._base(r)}))
+            self.db.crawl_results.bulk_write(ops, ordered=False)
         return stats
+
+    @staticmethod
+    def _base(r: dict) -> dict:
+        return {
+            "status": r.get("status"),
+            "fetched_at": r["fetched_at"],
+            "mode": r.get("mode"),
+            "run_id": r.get("run_id"),
+        }
 
     @staticmethod
     def _change_op(source: str, url: str, old_hash: str, r: dict, base: dict) -> UpdateOne:
