@@ -17,11 +17,44 @@ SELENIUM_JAR = os.environ.get(
     "ACS_SELENIUM_JAR", "/var/cache/acs-build/selenium/package/jar/selenium-server-4.48.0.jar"
 )
 
-WORDS = (
-    "configure cluster scheduler worker queue retry backoff selector schema index replica shard "
-    "volume container network gateway timeout payload header cursor batch pipeline operator task "
-    "backup restore metric alert dashboard token session browser render request response cache"
-).split()
+WORDS = [
+    "configure",
+    "cluster",
+    "scheduler",
+    "worker",
+    "queue",
+    "retry",
+    "backoff",
+    "selector",
+    "schema",
+    "index",
+    "replica",
+    "shard",
+    "volume",
+    "container",
+    "network",
+    "gateway",
+    "timeout",
+    "payload",
+    "header",
+    "cursor",
+    "batch",
+    "pipeline",
+    "operator",
+    "task",
+    "backup",
+    "restore",
+    "metric",
+    "alert",
+    "dashboard",
+    "token",
+    "session",
+    "browser",
+    "render",
+    "request",
+    "response",
+    "cache",
+]
 
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} - ACS Manual</title>
@@ -54,8 +87,9 @@ def para(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
 
 
-def make_corpus(root: Path, sections: int = 24, per_section: int = 100, js_pages: int = 60,
-                seed: int = 7) -> dict:
+def make_corpus(
+    root: Path, sections: int = 24, per_section: int = 100, js_pages: int = 60, seed: int = 7
+) -> dict:
     """sections*per_section documentation pages (~10 KB each, ~70 links), a
     section index per section, two index pages listing every page (thousands
     of links each), robots.txt, and JavaScript-rendered pages for the browser
@@ -67,7 +101,9 @@ def make_corpus(root: Path, sections: int = 24, per_section: int = 100, js_pages
     (root / "static" / "site.css").write_text("body{font-family:sans-serif}")
     (root / "static" / "site.js").write_text("/* nothing */")
     (root / "robots.txt").write_text("User-agent: *\nDisallow: /private/\n")
-    (root / "about.html").write_text("<html><body><h1 class='title'>About</h1><div class='content'>x</div></body></html>")
+    (root / "about.html").write_text(
+        "<html><body><h1 class='title'>About</h1><div class='content'>x</div></body></html>"
+    )
     topnav = " ".join(f'<a href="/docs/{s}/index.html">Section {s}</a>' for s in range(sections))
     all_links = []
     for s in range(sections):
@@ -78,39 +114,61 @@ def make_corpus(root: Path, sections: int = 24, per_section: int = 100, js_pages
             title = f"{rng.choice(WORDS).capitalize()} {rng.choice(WORDS)} guide {s}.{i}"
             side = "".join(
                 f'<li><a href="/docs/{s}/{names[j]}">Topic {s}.{j}</a></li>'
-                for j in range(max(0, i - 20), min(per_section, i + 20)))
+                for j in range(max(0, i - 20), min(per_section, i + 20))
+            )
             body = "".join(
                 f"<h2 id='h{k}'>{para(rng, 4)}</h2><p>{para(rng, 60)}</p>"
                 f"<pre><code>acs {rng.choice(WORDS)} --{rng.choice(WORDS)}={k}</code></pre>"
                 f"<p>See <a href='/docs/{rng.randrange(sections)}/page-{rng.randrange(per_section)}.html'>"
                 f"related</a> and <a href='#h{k}'>this</a>.</p>"
-                for k in range(5))
+                for k in range(5)
+            )
             pager = (f'<a rel="prev" href="/docs/{s}/{names[i - 1]}">prev</a> ' if i else "") + (
                 f'<a rel="next" href="/docs/{s}/{names[i + 1]}">next</a>'
-                if i + 1 < per_section else "")
-            (d / name).write_text(PAGE.format(
-                title=title, topnav=topnav, sec=s, sidebar=side, updated=f"2026-0{1 + i % 9}-1{i % 10}",
-                author=rng.choice(["kim", "lee", "park", "choi"]), body=body, pager=pager))
+                if i + 1 < per_section
+                else ""
+            )
+            (d / name).write_text(
+                PAGE.format(
+                    title=title,
+                    topnav=topnav,
+                    sec=s,
+                    sidebar=side,
+                    updated=f"2026-0{1 + i % 9}-1{i % 10}",
+                    author=rng.choice(["kim", "lee", "park", "choi"]),
+                    body=body,
+                    pager=pager,
+                )
+            )
             all_links.append(f"/docs/{s}/{name}")
         (d / "index.html").write_text(
             "<html><body><h1 class='title'>Section</h1><div class='content'><ul>"
-            + "".join(f'<li><a href="{n}">{n}</a></li>' for n in names) + "</ul></div></body></html>")
+            + "".join(f'<li><a href="{n}">{n}</a></li>' for n in names)
+            + "</ul></div></body></html>"
+        )
     for k in range(2):
         links = all_links[:] if k == 0 else list(reversed(all_links))
         (root / f"all-{k}.html").write_text(
             f"<html><body><h1 class='title'>All pages {k}</h1><div class='content'><ul>"
-            + "".join(f'<li><a href="{u}">{u}</a></li>' for u in links) + "</ul></div></body></html>")
+            + "".join(f'<li><a href="{u}">{u}</a></li>' for u in links)
+            + "</ul></div></body></html>"
+        )
     (root / "index.html").write_text(
         "<html><body><h1 class='title'>ACS Manual</h1><div class='content'>"
         '<a href="/all-0.html">all</a> <a href="/all-1.html">all (reverse)</a> '
-        '<a href="/private/x.html">private</a> ' + topnav + "</div></body></html>")
+        '<a href="/private/x.html">private</a> ' + topnav + "</div></body></html>"
+    )
     js = root / "js"
     js.mkdir()
     for i in range(js_pages):
         (js / f"p{i}.html").write_text(JS_PAGE.format(i=i))
     total = 1 + 1 + 2 + sections * (per_section + 1)  # index, about, all-0/1, sections
-    return {"pages": total, "doc_pages": sections * per_section, "js_pages": js_pages,
-            "bytes": sum(p.stat().st_size for p in root.rglob("*.html"))}
+    return {
+        "pages": total,
+        "doc_pages": sections * per_section,
+        "js_pages": js_pages,
+        "bytes": sum(p.stat().st_size for p in root.rglob("*.html")),
+    }
 
 
 def free_port() -> int:
@@ -132,9 +190,17 @@ def wait_port(port: int, timeout: float = 30) -> None:
 def start_fileserver(root: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
     binary = workdir / "fileserver"
     if not binary.exists():
-        subprocess.run(["go", "build", "-o", str(binary), str(REPO / "bench" / "crawl_fileserver" / "main.go")],
-                       check=True, env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod",
-                                        "GO111MODULE": "off"})
+        subprocess.run(
+            [
+                "go",
+                "build",
+                "-o",
+                str(binary),
+                str(REPO / "bench" / "crawl_fileserver" / "main.go"),
+            ],
+            check=True,
+            env={**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GO111MODULE": "off"},
+        )
     port = free_port()
     proc = subprocess.Popen([str(binary), "-dir", str(root), "-addr", f"127.0.0.1:{port}"])
     wait_port(port)
@@ -145,9 +211,19 @@ def start_ferretdb(workdir: Path) -> tuple[subprocess.Popen, str]:
     port, dport = free_port(), free_port()
     (workdir / "fdb").mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [FERRETDB, "--handler=sqlite", f"--sqlite-url=file:{workdir}/fdb/", f"--listen-addr=127.0.0.1:{port}",
-         f"--debug-addr=127.0.0.1:{dport}", "--telemetry=disable", f"--state-dir={workdir}/fdb",
-         "--log-level=error"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            FERRETDB,
+            "--handler=sqlite",
+            f"--sqlite-url=file:{workdir}/fdb/",
+            f"--listen-addr=127.0.0.1:{port}",
+            f"--debug-addr=127.0.0.1:{dport}",
+            "--telemetry=disable",
+            f"--state-dir={workdir}/fdb",
+            "--log-level=error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port)
     return proc, f"mongodb://127.0.0.1:{port}/"
 
@@ -157,14 +233,50 @@ def start_grid(workdir: Path, max_sessions: int = 3) -> tuple[list[subprocess.Po
 
     hub_port, pub, sub, node_port = free_port(), free_port(), free_port(), free_port()
     log = open(workdir / "grid.log", "wb")  # noqa: SIM115
-    hub = subprocess.Popen(["java", "-jar", SELENIUM_JAR, "hub", "--host", "127.0.0.1", "--port", str(hub_port),
-                            "--publish-events", f"tcp://*:{pub}", "--subscribe-events", f"tcp://*:{sub}"],
-                           stdout=log, stderr=subprocess.STDOUT)
-    node = subprocess.Popen(["java", "-jar", SELENIUM_JAR, "node", "--host", "127.0.0.1", "--port",
-                             str(node_port), "--publish-events", f"tcp://127.0.0.1:{pub}",
-                             "--subscribe-events", f"tcp://127.0.0.1:{sub}", "--max-sessions", str(max_sessions),
-                             "--override-max-sessions", "true", "--selenium-manager", "false",
-                             "--detect-drivers", "true"], stdout=log, stderr=subprocess.STDOUT)
+    hub = subprocess.Popen(
+        [
+            "java",
+            "-jar",
+            SELENIUM_JAR,
+            "hub",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(hub_port),
+            "--publish-events",
+            f"tcp://*:{pub}",
+            "--subscribe-events",
+            f"tcp://*:{sub}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    node = subprocess.Popen(
+        [
+            "java",
+            "-jar",
+            SELENIUM_JAR,
+            "node",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(node_port),
+            "--publish-events",
+            f"tcp://127.0.0.1:{pub}",
+            "--subscribe-events",
+            f"tcp://127.0.0.1:{sub}",
+            "--max-sessions",
+            str(max_sessions),
+            "--override-max-sessions",
+            "true",
+            "--selenium-manager",
+            "false",
+            "--detect-drivers",
+            "true",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{hub_port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -55,20 +56,33 @@ class DocsSpider(scrapy.Spider):
     def __init__(self, start_url, max_depth, **kw):
         super().__init__(**kw)
         self.start_urls = [start_url]
-        host = urlsplit(start_url).hostname
-        self.links = LinkExtractor(allow_domains=[host], deny=[r"/private/"])
+        parts = urlsplit(start_url)
+        # allow_domains does not match IP addresses: a same-origin regex does the same job
+        origin = re.escape(f"{parts.scheme}://{parts.netloc}/")
+        self.links = LinkExtractor(allow=[f"^{origin}"], deny=[r"/private/"])
         self.max_depth = int(max_depth)
 
     def parse(self, response):
         title = response.css("h1.title::text").get()
         body = " ".join(" ".join(response.css("div.content ::text").getall()).split())
-        fields = {"title": title and " ".join(title.split()),
-                  "body": body or None,
-                  "updated": response.css("span.updated::text").get(),
-                  "breadcrumb": [" ".join(t.split()) for t in response.css("nav.breadcrumb a::text").getall()]}
-        yield {"source": "scrapy", "url": response.url, "fields": fields, "status": "ok",
-               "content_hash": hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest(),
-               "fetched_at": datetime.now(UTC), "mode": "static", "run_id": "scrapy"}
+        fields = {
+            "title": title and " ".join(title.split()),
+            "body": body or None,
+            "updated": response.css("span.updated::text").get(),
+            "breadcrumb": [
+                " ".join(t.split()) for t in response.css("nav.breadcrumb a::text").getall()
+            ],
+        }
+        yield {
+            "source": "scrapy",
+            "url": response.url,
+            "fields": fields,
+            "status": "ok",
+            "content_hash": hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest(),
+            "fetched_at": datetime.now(UTC),
+            "mode": "static",
+            "run_id": "scrapy",
+        }
         if response.meta.get("depth", 0) < self.max_depth:
             for link in self.links.extract_links(response):
                 yield response.follow(link.url, callback=self.parse)
@@ -83,14 +97,26 @@ def main():
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--batch", type=int, default=200)
     a = ap.parse_args()
-    proc = CrawlerProcess(settings={
-        "CONCURRENT_REQUESTS": a.concurrency, "CONCURRENT_REQUESTS_PER_DOMAIN": a.concurrency,
-        "DOWNLOAD_DELAY": 0, "ROBOTSTXT_OBEY": True, "LOG_LEVEL": "ERROR", "TELNETCONSOLE_ENABLED": False,
-        "COOKIES_ENABLED": False, "RETRY_TIMES": 2, "DOWNLOAD_TIMEOUT": 30,
-        "ITEM_PIPELINES": {MongoPipeline: 100}, "BENCH_MONGO_URI": a.mongo, "BENCH_MONGO_DB": a.db,
-        "BENCH_BATCH": a.batch, "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
-        "USER_AGENT": "acs-crawler-bench", "DEPTH_LIMIT": a.depth + 1,
-    })
+    proc = CrawlerProcess(
+        settings={
+            "CONCURRENT_REQUESTS": a.concurrency,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": a.concurrency,
+            "DOWNLOAD_DELAY": 0,
+            "ROBOTSTXT_OBEY": True,
+            "LOG_LEVEL": "ERROR",
+            "TELNETCONSOLE_ENABLED": False,
+            "COOKIES_ENABLED": False,
+            "RETRY_TIMES": 2,
+            "DOWNLOAD_TIMEOUT": 30,
+            "ITEM_PIPELINES": {MongoPipeline: 100},
+            "BENCH_MONGO_URI": a.mongo,
+            "BENCH_MONGO_DB": a.db,
+            "BENCH_BATCH": a.batch,
+            "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
+            "USER_AGENT": "acs-crawler-bench",
+            "DEPTH_LIMIT": a.depth + 1,
+        }
+    )
     t0 = time.perf_counter()
     proc.crawl(DocsSpider, start_url=a.url, max_depth=a.depth)
     proc.start()

@@ -24,7 +24,7 @@ import aiohttp
 from pymongo import MongoClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from crawl_common import REPO, make_corpus, start_ferretdb, start_fileserver, stop  # noqa: E402
+from crawl_common import REPO, make_corpus, start_ferretdb, start_fileserver, stop
 
 FIELDS = {
     "title": {"selector": "h1.title"},
@@ -56,8 +56,11 @@ async def fetch_all(urls: list[str], concurrency: int) -> int:
 
 
 def bench_ceiling(base: str, root: Path, concurrency: int) -> dict:
-    urls = [f"{base}/{p.relative_to(root)}" for p in sorted(root.rglob("*.html"))
-            if not str(p.relative_to(root)).startswith(("js/", "private/"))]
+    urls = [
+        f"{base}/{p.relative_to(root)}"
+        for p in sorted(root.rglob("*.html"))
+        if not str(p.relative_to(root)).startswith(("js/", "private/"))
+    ]
     c0, t0 = cpu(), time.perf_counter()
     ok = asyncio.run(fetch_all(urls, concurrency))
     el = time.perf_counter() - t0
@@ -65,35 +68,68 @@ def bench_ceiling(base: str, root: Path, concurrency: int) -> dict:
 
 
 def bench_ours(base: str, mongo: str, db: str, concurrency: int, workers: int, spool: Path) -> dict:
+    from prometheus_client import CollectorRegistry
+
     from crawler.config import Settings
     from crawler.engine import Crawler
     from crawler.metrics import Metrics
     from crawler.models import Source
     from crawler.storage import Storage
-    from prometheus_client import CollectorRegistry
 
-    src = Source.model_validate({
-        "name": "bench", "start_urls": [f"{base}/index.html"], "fields": FIELDS,
-        "links": {"max_depth": 5, "max_pages": 100000},
-        "politeness": {"concurrency_per_domain": concurrency, "delay_seconds": 0, "max_retries": 2,
-                       "obey_robots": True}})
+    src = Source.model_validate(
+        {
+            "name": "bench",
+            "start_urls": [f"{base}/index.html"],
+            "fields": FIELDS,
+            "links": {"max_depth": 5, "max_pages": 100000},
+            "politeness": {
+                "concurrency_per_domain": concurrency,
+                "delay_seconds": 0,
+                "max_retries": 2,
+                "obey_robots": True,
+            },
+        }
+    )
     settings = Settings(mongo_uri=mongo, mongo_db=db, spool_dir=spool, batch_size=200, api_keys=[])
     storage = Storage(mongo, db)
     storage.ensure_indexes()
-    crawler = Crawler(src, storage, settings, parse_workers=workers, metrics=Metrics(CollectorRegistry()))
+    crawler = Crawler(
+        src, storage, settings, parse_workers=workers, metrics=Metrics(CollectorRegistry())
+    )
     c0, t0 = cpu(), time.perf_counter()
     result = asyncio.run(crawler.run())
     el = time.perf_counter() - t0
     stored = storage.db.crawl_results.count_documents({"source": "bench"})
-    return {"pages": result["pages_ok"], "stored": stored, "failed": result["pages_failed"], "seconds": el,
-            "pages_per_s": result["pages_ok"] / el, "cpu_cores": (cpu() - c0) / el}
+    return {
+        "pages": result["pages_ok"],
+        "stored": stored,
+        "failed": result["pages_failed"],
+        "seconds": el,
+        "pages_per_s": result["pages_ok"] / el,
+        "cpu_cores": (cpu() - c0) / el,
+    }
 
 
 def bench_scrapy(base: str, mongo: str, db: str, concurrency: int) -> dict:
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, str(REPO / "bench" / "crawl_scrapy_spider.py"), "--url",
-                        f"{base}/index.html", "--mongo", mongo, "--db", db, "--concurrency", str(concurrency),
-                        "--depth", "5"], capture_output=True, text=True)
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "crawl_scrapy_spider.py"),
+            "--url",
+            f"{base}/index.html",
+            "--mongo",
+            mongo,
+            "--db",
+            db,
+            "--concurrency",
+            str(concurrency),
+            "--depth",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t0
     line = [ln for ln in p.stdout.splitlines() if ln.startswith("SCRAPY_JSON ")]
     if p.returncode != 0 or not line:
@@ -101,11 +137,19 @@ def bench_scrapy(base: str, mongo: str, db: str, concurrency: int) -> dict:
     el = json.loads(line[0].split(" ", 1)[1])["elapsed"]
     stored = MongoClient(mongo)[db].crawl_results.count_documents({"source": "scrapy"})
     # CPU of the child process (reaped by subprocess.run)
-    return {"pages": stored, "stored": stored, "seconds": el, "pages_per_s": stored / el, "wall_with_startup": wall}
+    return {
+        "pages": stored,
+        "stored": stored,
+        "seconds": el,
+        "pages_per_s": stored / el,
+        "wall_with_startup": wall,
+    }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--parse-workers", type=int, default=2)
     ap.add_argument("--sections", type=int, default=24)
@@ -118,24 +162,44 @@ def main() -> None:
     fs, base = start_fileserver(work / "site", work)
     fdb, mongo = start_ferretdb(work)
     try:
-        print(f"corpus: {corpus['pages']} pages ({corpus['doc_pages']} documentation pages, 2 index pages "
-              f"with {corpus['doc_pages']} links each), {corpus['bytes'] / 1e6:.1f} MB; "
-              f"concurrency {a.concurrency}; {os.cpu_count()} CPUs")
+        print(
+            f"corpus: {corpus['pages']} pages ({corpus['doc_pages']} documentation pages, 2 index pages "
+            f"with {corpus['doc_pages']} links each), {corpus['bytes'] / 1e6:.1f} MB; "
+            f"concurrency {a.concurrency}; {os.cpu_count()} CPUs"
+        )
         ceiling = bench_ceiling(base, work / "site", a.concurrency)
         ours = bench_ours(base, mongo, "bench_ours", a.concurrency, a.parse_workers, work / "spool")
         scrapy_r = bench_scrapy(base, mongo, "bench_scrapy", a.concurrency)
         ours1 = bench_ours(base, mongo, "bench_ours_inline", a.concurrency, 0, work / "spool")
-        rows = [("fetch only (aiohttp, ceiling)", ceiling), (f"acs crawler, {a.parse_workers} parse workers", ours),
-                ("acs crawler, parsing in the event loop", ours1), ("Scrapy 2.19", scrapy_r)]
+        rows = [
+            ("fetch only (aiohttp, ceiling)", ceiling),
+            (f"acs crawler, {a.parse_workers} parse workers", ours),
+            ("acs crawler, parsing in the event loop", ours1),
+            ("Scrapy 2.19", scrapy_r),
+        ]
         print(f"{'run':42} {'pages':>6} {'stored':>6} {'seconds':>8} {'pages/s':>8} {'cores':>6}")
         for name, r in rows:
-            print(f"{name:42} {r['pages']:6d} {r.get('stored', '-')!s:>6} {r['seconds']:8.2f} "
-                  f"{r['pages_per_s']:8.1f} {r.get('cpu_cores', float('nan')):6.2f}")
-        print(f"acs crawler / Scrapy: {ours['pages_per_s'] / scrapy_r['pages_per_s']:.2f}x "
-              f"(in-loop parsing: {ours1['pages_per_s'] / scrapy_r['pages_per_s']:.2f}x); "
-              f"share of the fetch ceiling: {ours['pages_per_s'] / ceiling['pages_per_s']:.0%}")
-        print("RESULT_JSON " + json.dumps({"corpus": corpus, "ceiling": ceiling, "ours": ours,
-                                           "ours_inline": ours1, "scrapy": scrapy_r}))
+            print(
+                f"{name:42} {r['pages']:6d} {r.get('stored', '-')!s:>6} {r['seconds']:8.2f} "
+                f"{r['pages_per_s']:8.1f} {r.get('cpu_cores', float('nan')):6.2f}"
+            )
+        print(
+            f"acs crawler / Scrapy: {ours['pages_per_s'] / scrapy_r['pages_per_s']:.2f}x "
+            f"(in-loop parsing: {ours1['pages_per_s'] / scrapy_r['pages_per_s']:.2f}x); "
+            f"share of the fetch ceiling: {ours['pages_per_s'] / ceiling['pages_per_s']:.0%}"
+        )
+        print(
+            "RESULT_JSON "
+            + json.dumps(
+                {
+                    "corpus": corpus,
+                    "ceiling": ceiling,
+                    "ours": ours,
+                    "ours_inline": ours1,
+                    "scrapy": scrapy_r,
+                }
+            )
+        )
     finally:
         stop([fs, fdb])
 
