@@ -48,6 +48,13 @@ options:
     description: Where the cgroup file systems are mounted.
     type: path
     default: /sys/fs/cgroup
+  events_minutes:
+    description:
+      - Also read the engine's C(oom) events and C(die) events with exit code 137 of the last so many
+        minutes; they remain after the engine restarted the killed container (restart policies reset its
+        exit code and cgroup counters). C(0) skips the events.
+    type: int
+    default: 60
   docker_host:
     description: Docker engine address; the environment's C(DOCKER_HOST) or the local socket when unset.
     type: str
@@ -74,7 +81,7 @@ containers:
             "state": "running", "exit_code": 0, "oom_killed": false,
             "usage_bytes": 91553792, "limit_bytes": 536870912, "percent": 17.1,
             "max_usage_bytes": 120000000, "failcnt": 0, "oom_kills": 0,
-            "source": "cgroup_v1", "offender": false, "reasons": []}]
+            "source": "cgroup_v1", "events": [], "offender": false, "reasons": []}]
 offenders:
   description: Names of the containers near their limit or killed by it.
   returned: always
@@ -87,6 +94,7 @@ sources:
 """
 
 import os
+import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
@@ -108,6 +116,7 @@ def argument_spec():
         project=dict(type="str", required=True),
         services=dict(type="list", elements="str", default=[]),
         near_limit_percent=dict(type="float", default=90),
+        events_minutes=dict(type="int", default=60),
         cgroup_root=dict(type="path", default="/sys/fs/cgroup"),
         docker_host=dict(type="str"),
     )
@@ -200,6 +209,29 @@ def read_engine_stats(stats):
     }
 
 
+def recent_kills(client, project, minutes):
+    """Container name -> list of OOM evidence from the engine's event log."""
+    if minutes <= 0:
+        return {}
+    until = int(time.time())
+    found = {}
+    events = client.events(
+        since=until - minutes * 60,
+        until=until,
+        decode=True,
+        filters={"type": "container", "label": f"com.docker.compose.project={project}"},
+    )
+    for event in events:
+        attrs = event.get("Actor", {}).get("Attributes", {})
+        name = attrs.get("name", "?")
+        when = time.strftime("%H:%M:%S", time.gmtime(event.get("time", 0)))
+        if event.get("Action") == "oom":
+            found.setdefault(name, []).append(f"oom event at {when} UTC")
+        elif event.get("Action") == "die" and attrs.get("exitCode") == "137":
+            found.setdefault(name, []).append(f"died with exit code 137 at {when} UTC")
+    return found
+
+
 def assess(entry, near_limit_percent):
     """Adds percent, offender and reasons to one container entry."""
     limit, usage = entry.get("limit_bytes"), entry.get("usage_bytes")
@@ -213,6 +245,7 @@ def assess(entry, near_limit_percent):
         reasons.append("exited with code 137 (SIGKILL, what the kernel's OOM killer sends)")
     if entry.get("oom_kills"):
         reasons.append(f"the cgroup counted {entry['oom_kills']} OOM kill(s)")
+    reasons.extend(entry.get("events", []))
     entry["reasons"] = reasons
     entry["offender"] = bool(reasons)
     return entry
@@ -273,6 +306,9 @@ def run(module, client):
     # One stats call takes the engine about a second: ask for all at once.
     with ThreadPoolExecutor(max_workers=8) as pool:
         described = list(pool.map(lambda c: describe(c, client, p["cgroup_root"]), chosen))
+    kills = recent_kills(client, p["project"], p["events_minutes"])
+    for entry in described:
+        entry["events"] = kills.get(entry["name"], [])
     entries = [assess(entry, p["near_limit_percent"]) for entry in described]
     entries.sort(key=lambda e: (e["service"], e["name"]))
     sources = {}
