@@ -96,6 +96,9 @@ def main():
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--depth", type=int, default=5)
     ap.add_argument("--batch", type=int, default=200)
+    ap.add_argument(
+        "--no-store", action="store_true", help="skip MongoDB (to isolate Scrapy itself)"
+    )
     a = ap.parse_args()
     proc = CrawlerProcess(
         settings={
@@ -108,7 +111,7 @@ def main():
             "COOKIES_ENABLED": False,
             "RETRY_TIMES": 2,
             "DOWNLOAD_TIMEOUT": 30,
-            "ITEM_PIPELINES": {MongoPipeline: 100},
+            "ITEM_PIPELINES": {} if a.no_store else {MongoPipeline: 100},
             "BENCH_MONGO_URI": a.mongo,
             "BENCH_MONGO_DB": a.db,
             "BENCH_BATCH": a.batch,
