@@ -39,6 +39,14 @@ options:
     description: Also return C(db.stats()) per database and C(collStats) sizes per collection.
     type: bool
     default: false
+  error_trend_days:
+    description: Also count the documents of I(error_collection) per UTC day and error code over this many days; C(0) skips it.
+    type: int
+    default: 0
+  error_collection:
+    description: The crawler's error log as C(database.collection); its documents carry C(ts) and C(code).
+    type: str
+    default: crawler.error_logs
   timeout:
     description: Seconds to wait for the server.
     type: float
@@ -60,6 +68,11 @@ databases:
   returned: success
   type: dict
   sample: {"crawler": {"collections": {"crawl_results": {"count": 120}}}}
+error_trend:
+  description: With I(error_trend_days), day (C(YYYY-MM-DD)) to error code to count, every day of the period listed.
+  returned: when error_trend_days is above 0
+  type: dict
+  sample: {"2026-11-27": {"E008": 3}, "2026-11-26": {}}
 totals:
   description: C(collections) and C(documents) over every database read.
   returned: success
@@ -68,6 +81,7 @@ totals:
 """
 
 import traceback
+from datetime import UTC, datetime, timedelta
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -87,6 +101,8 @@ def argument_spec():
         uri=dict(type="str", required=True, no_log=True),
         databases=dict(type="list", elements="str", default=[]),
         stats=dict(type="bool", default=False),
+        error_trend_days=dict(type="int", default=0),
+        error_collection=dict(type="str", default="crawler.error_logs"),
         timeout=dict(type="float", default=5),
     )
 
@@ -129,6 +145,23 @@ def read_counts(client, databases, stats):
     return out, totals
 
 
+def error_trend(client, collection, days, today=None):
+    """Errors per UTC day and code, oldest day first, days without errors included."""
+    db_name, _, coll_name = collection.partition(".")
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    trend = {(first + timedelta(days=i)).isoformat(): {} for i in range(days)}
+    since = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    for doc in client[db_name][coll_name].find({"ts": {"$gte": since}}, {"ts": 1, "code": 1}):
+        ts = doc.get("ts")
+        if not isinstance(ts, datetime):
+            continue
+        day = trend.setdefault(ts.date().isoformat(), {})
+        code = str(doc.get("code", "?"))
+        day[code] = day.get(code, 0) + 1
+    return trend
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if IMPORT_ERROR:
@@ -136,15 +169,24 @@ def main():
     p = module.params
     if p["timeout"] <= 0:
         module.fail_json(msg=f"timeout={p['timeout']} must be above 0 seconds")
+    if p["error_trend_days"] < 0 or p["error_trend_days"] > 366:
+        module.fail_json(msg=f"error_trend_days={p['error_trend_days']} must be between 0 and 366")
+    if p["error_trend_days"] and "." not in p["error_collection"]:
+        module.fail_json(
+            msg=f"error_collection={p['error_collection']!r} must be database.collection, e.g. crawler.error_logs"
+        )
+    extra = {}
     ms = int(p["timeout"] * 1000)
     try:
         client = MongoClient(
             p["uri"], serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms * 6
         )
         databases, totals = read_counts(client, p["databases"], p["stats"])
+        if p["error_trend_days"]:
+            extra["error_trend"] = error_trend(client, p["error_collection"], p["error_trend_days"])
     except PyMongoError as exc:
         module.fail_json(msg=f"MongoDB did not answer: {str(exc).split(',')[0][:300]}")
-    module.exit_json(changed=False, databases=databases, totals=totals)
+    module.exit_json(changed=False, databases=databases, totals=totals, **extra)
 
 
 if __name__ == "__main__":
