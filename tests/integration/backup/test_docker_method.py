@@ -65,10 +65,12 @@ def tools_container(mongo_uri, seeded, tmp_path):
         pytest.fail(f"image {IMAGE} is missing: build the local images first (make images)")
     made = engine.run_backup(mongo_uri, str(tmp_path / "source"), label="src", method="native")
     archive = open(made["path"], "rb").read()  # noqa: SIM115
-    container = client.containers.run(
-        IMAGE, ["sleep", "600"], name="acs-test-tools-" + uuid.uuid4().hex[:8], detach=True
-    )
+    name = "acs-test-tools-" + uuid.uuid4().hex[:8]
+    # Its own network: the test does not depend on the default bridge.
+    network = client.networks.create(name + "_default")
+    container = client.containers.create(IMAGE, ["sleep", "600"], name=name, network=network.name)
     try:
+        container.start()
         container.exec_run(["mkdir", "-p", "/fixtures"])
         container.put_archive(
             "/usr/local/bin",
@@ -83,6 +85,7 @@ def tools_container(mongo_uri, seeded, tmp_path):
         yield container, archive
     finally:
         container.remove(force=True)
+        network.remove()
 
 
 def test_backup_streams_mongodump_output_from_the_container(mongo_uri, tools_container, tmp_path):
