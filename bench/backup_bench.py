@@ -130,6 +130,67 @@ def baseline_restore(uri, client, path, tools):
     coll.create_index("url")
 
 
+def generated_docs(docs, batch=10000):
+    import bson
+
+    for start in range(0, docs, batch):
+        yield b"".join(
+            bson.encode(
+                {
+                    "_id": i,
+                    "url": f"https://example.test/item/{i}",
+                    "status": 200,
+                    "title": f"Item {i}",
+                    "price": i % 1000 / 10,
+                    "tags": ["crawl", "bench"],
+                }
+            )
+            for i in range(start, min(start + batch, docs))
+        )
+
+
+def restore_only(uri, client, docs, work, tools, baseline_name):
+    """Restores only (A-B-B-A): the archives are written from generated documents."""
+    if tools["mongorestore"]:
+        print("--restore-only compares against the plain baseline, not mongorestore")
+    tools = {"mongodump": None, "mongorestore": None}
+    engine_src = work / "engine-src.archive.gz"
+    base_archive = work / "baseline.archive.gz"
+    meta = '{"indexes":[{"v":2,"key":{"_id":1},"name":"_id_"},{"v":2,"key":{"url":1},"name":"url_1"}],"collectionName":"pages","type":"collection"}'
+    with gzip.open(engine_src, "wb", compresslevel=6) as out:
+        writer = engine.ArchiveWriter(out, client.server_info()["version"], "bench")
+        writer.write_prelude([(DB, "pages", meta, "collection")])
+        writer.write_collection(DB, "pages", generated_docs(docs))
+    data = 0
+    with gzip.open(base_archive, "wb", compresslevel=6) as out:
+        for batch in generated_docs(docs):
+            out.write(batch)
+            data += len(batch)
+    backup = engine.import_archive(str(engine_src), str(work / "backups"), label="bench")
+    print(f"data: {data / 1e6:.1f} MB of BSON, {docs} documents; baseline: {baseline_name}")
+    runs = {"base": [], "engine": []}
+    for which in ("base", "engine", "engine", "base"):
+        if which == "base":
+            runs[which].append(timed(lambda: baseline_restore(uri, client, base_archive, tools)))
+        else:
+            runs[which].append(
+                timed(
+                    lambda: engine.restore(
+                        uri, backup["path"], str(work / "backups"), skip_safety_backup=True
+                    )
+                )
+            )
+        assert engine._collection_count(client[DB].pages) == docs
+    print(f"runs (s): {runs}")
+    for which, label in (("base", "plain pymongo+gzip"), ("engine", "engine restore")):
+        secs = sum(runs[which]) / 2
+        print(
+            f"restore  {label:40} {secs:8.1f} s {docs / secs:10,.0f} docs/s {data / 1e6 / secs:7.2f} MB/s"
+        )
+    base, eng = sum(runs["base"]) / 2, sum(runs["engine"]) / 2
+    print(f"restore overhead: {100 * (eng / base - 1):+.1f} %")
+
+
 def timed(fn):
     start = time.perf_counter()
     fn()
@@ -140,6 +201,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--uri")
+    parser.add_argument(
+        "--restore-only",
+        action="store_true",
+        help="build both archives from generated documents (no dump), then time restores",
+    )
     args = parser.parse_args()
 
     tools = {t: engine.find_tool(t) for t in ("mongodump", "mongorestore")}
@@ -153,6 +219,9 @@ def main():
         client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=30000)
         print(f"server {client.server_info()['version']} at {uri}; baseline: {baseline_name}")
         print(f"engine CRC: {'anycrc (C)' if engine._CRC64 is not None else 'pure Python'}")
+        if args.restore_only:
+            restore_only(uri, client, args.docs, work, tools, baseline_name)
+            return
         seconds = timed(lambda: seed(client, args.docs))
         print(
             f"seeded {args.docs} documents in {seconds:.1f} s ({args.docs / seconds:,.0f} docs/s)"
