@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         private_data_dir=str(run_dir),
         project_dir=str(ROOT),
         playbook=str(playbook),
-        inventory=inventory,
+        inventory=str(inventory),
         extravars=_parse_extra_vars(args.extra_vars),
         cmdline=cmdline or None,
         envvars={
