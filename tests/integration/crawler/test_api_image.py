@@ -30,9 +30,14 @@ def test_api_image_health_turns_healthy_and_follows_mongodb():
     net = client.networks.create(f"acs-test-{tag}")
     containers = []
     try:
-        mongo = client.containers.create(MONGO_IMAGE, name=f"acs-test-mongodb-{tag}")
+        # on the test network only (with the alias the api expects), not on docker0
+        mongo = client.containers.create(
+            MONGO_IMAGE,
+            name=f"acs-test-mongodb-{tag}",
+            network=net.name,
+            networking_config={net.name: client.api.create_endpoint_config(aliases=["mongodb"])},
+        )
         containers.append(mongo)
-        net.connect(mongo, aliases=["mongodb"])
         mongo.start()
         api = client.containers.run(
             API_IMAGE,

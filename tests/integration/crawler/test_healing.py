@@ -105,7 +105,7 @@ def test_mongodb_outage_mid_crawl_loses_nothing_and_duplicates_nothing(
         links={"max_depth": 10, "max_pages": 60},
         politeness={
             "concurrency_per_domain": 1,
-            "delay_seconds": 0.08,
+            "delay_seconds": 0.15,
             "timeout_seconds": 5,
             "max_retries": 1,
         },
