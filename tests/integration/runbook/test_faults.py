@@ -1,0 +1,188 @@
+"""Each runbook procedure against a real fault injected into the deployed
+local stack, run through `python -m ops run`. Every test restores the stack
+and records its time to recovery and document counts (see conftest.record)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import requests
+from conftest import (
+    API,
+    Recovery,
+    api_healthy,
+    container,
+    document_counts,
+    mongo_client,
+    record,
+    run_playbook,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def test_status_summarises_a_healthy_stack(deployed_stack, tmp_path):
+    proc, report, _ = run_playbook("status", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report["result"] == "healthy"
+    rows = report["findings"]
+    assert any(r.startswith("check api | ok") for r in rows)
+    assert any(r.startswith("check mongodb | ok") for r in rows)
+    assert any(r.startswith("check selenium-grid | ok") for r in rows)
+
+
+def test_check_mode_changes_nothing(deployed_stack, tmp_path):
+    api = container("api", deployed_stack)
+    api.stop(timeout=5)
+    try:
+        proc, report, _ = run_playbook("recover_api", tmp_path, "--check")
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert report["check_mode"] is True
+        assert report["result"].startswith("check mode: api down")
+        api.reload()
+        assert api.status == "exited", "check mode must not start the api container"
+    finally:
+        api.start()
+        _wait(api_healthy, 90, "the API to come back")
+
+
+def test_recover_api_after_process_killed_and_container_stopped(deployed_stack, tmp_path):
+    before = document_counts()
+    api = container("api", deployed_stack)
+    os.kill(api.attrs["State"]["Pid"], signal.SIGKILL)  # the API process dies...
+    api.reload()
+    api.stop(timeout=5)  # ...and the container is stopped
+    assert not api_healthy(), "fault not injected: the API still answers"
+    recovery = Recovery()
+    proc, report, elapsed = run_playbook("recover_api", tmp_path)
+    recovery.stop()
+    after = document_counts()
+    record(
+        "api",
+        time_to_healthy_s=recovery.healthy_after,
+        playbook_s=elapsed,
+        documents_before=before,
+        documents_after=after,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report["result"] == "recovered"
+    assert any(
+        f.startswith("fixed by: step 2") or f.startswith("fixed by: step 4")
+        for f in report["findings"]
+    )
+    assert sum(1 for f in report["findings"] if f.startswith("api log | ")) > 0
+    assert api_healthy()
+    assert all(after.get(k, 0) >= v for k, v in before.items()), (before, after)
+
+
+def test_recover_api_fails_when_the_api_cannot_come_back(deployed_stack, tmp_path):
+    """Exit status non-zero when not recovered: MongoDB down keeps /health at 503."""
+    mongodb = container("mongodb", deployed_stack)
+    mongodb.stop(timeout=10)
+    try:
+        proc, report, _ = run_playbook(
+            "recover_api",
+            tmp_path,
+            "-e",
+            "recover_api_restart_timeout=5",
+            "-e",
+            "runbook_health_timeout=10",
+        )
+        assert proc.returncode != 0
+        assert report["result"] == "failed"
+        assert any("MongoDB from the api container: FAILED" in f for f in report["findings"])
+    finally:
+        mongodb.start()
+        _wait(api_healthy, 120, "the API to be healthy again with MongoDB back")
+
+
+def test_recover_mongodb_stopped_during_writes(deployed_stack, tmp_path):
+    probe = "runbook_fault_probe"
+    with mongo_client() as client:
+        client["crawler"][probe].insert_many([{"n": i} for i in range(500)])
+    before = document_counts()
+    mongodb = container("mongodb", deployed_stack)
+    mongodb.stop(timeout=10)
+    recovery = Recovery()
+    try:
+        proc, report, elapsed = run_playbook("recover_mongodb", tmp_path)
+        recovery.stop()
+        after = document_counts()
+        record(
+            "mongodb",
+            time_to_healthy_s=recovery.healthy_after,
+            playbook_s=elapsed,
+            documents_before=before,
+            documents_after=after,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert report["result"] == "recovered"
+        assert after == before
+        assert any("nothing lost" in f for f in report["findings"])
+    finally:
+        mongodb.start()
+        with mongo_client() as client:
+            client["crawler"].drop_collection(probe)
+
+
+def test_recover_crawl_failures_when_chrome_nodes_stop(deployed_stack, tmp_path):
+    before = document_counts()
+    chromes = [
+        c
+        for c in deployed_stack.containers.list(
+            filters={"label": "com.docker.compose.service=chrome"}
+        )
+    ]
+    for c in chromes:
+        c.stop(timeout=5)
+    started = time.monotonic()
+    proc, report, elapsed = run_playbook("recover_crawl_failures", tmp_path)
+    after = document_counts()
+    record(
+        "chrome",
+        playbook_s=elapsed,
+        time_to_grid_s=round(time.monotonic() - started, 1),
+        documents_before=before,
+        documents_after=after,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report["result"] == "recovered"
+    assert any(
+        a.startswith("docker compose restart selenium-hub chrome") for a in report["actions"]
+    )
+    assert any(f.startswith("test crawl through the Grid: ok") for f in report["findings"])
+    grid = requests.get(f"{API}/api/monitoring/health", timeout=15).json()["grid"]
+    assert grid["ready"] and grid["free_slots"] >= 1
+
+
+def test_recover_oom_after_allocating_past_the_limit(deployed_stack, tmp_path):
+    api = container("api", deployed_stack)
+    limit = api.attrs["HostConfig"]["Memory"]
+    assert limit > 0, "the api service has no mem_limit"
+    # Allocates (and touches) more than the container may hold: the kernel's OOM killer fires.
+    result = api.exec_run(
+        ["python3", "-c", f"b = bytearray({limit + 256 * 1024 * 1024}); print(len(b))"]
+    )
+    assert result.exit_code == 137, (result.exit_code, result.output[-500:])
+    recovery = Recovery()
+    proc, report, elapsed = run_playbook("recover_oom", tmp_path)
+    recovery.stop()
+    record("oom", time_to_healthy_s=recovery.healthy_after, playbook_s=elapsed)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report["result"] == "recovered"
+    assert any("OFFENDER" in f and "-api-" in f for f in report["findings"])
+    assert any(a.startswith("docker compose restart") and "api" in a for a in report["actions"])
+    assert any(f.startswith("limit api: mem_limit") for f in report["findings"])
+    assert api_healthy()
