@@ -16,6 +16,7 @@ PLAYBOOKS := $(wildcard playbooks/*.yml)
 
 .PHONY: deploy test preflight venv docker-host images test-host lint syntax unit full-tests clean-venv
 
+# site.yml prepares the Docker host, obtains the images and deploys.
 deploy: venv
 	ansible-playbook -i $(INVENTORY) playbooks/site.yml
 
@@ -34,9 +35,9 @@ docker-host: venv
 images: docker-host
 	ansible-playbook -i $(INVENTORY) playbooks/images.yml
 
-# Everything the integration tests start for real: FerretDB, the MongoDB
-# tools, Chromium, the Selenium jar, promtool, an S3-compatible server.
-test-host: images
+# Everything the integration tests start for real: the deployed stack,
+# FerretDB, Chromium, the Selenium jar, promtool, an S3-compatible server.
+test-host: deploy
 	ansible-playbook -i $(INVENTORY) playbooks/test_host.yml
 
 lint: venv
