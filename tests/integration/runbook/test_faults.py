@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from conftest import (
     API,
     Recovery,
@@ -22,6 +24,7 @@ from conftest import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
+AIRFLOW = "http://127.0.0.1:8080"
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -186,3 +189,48 @@ def test_recover_oom_after_allocating_past_the_limit(deployed_stack, tmp_path):
     assert any(a.startswith("docker compose restart") and "api" in a for a in report["actions"])
     assert any(f.startswith("limit api: mem_limit") for f in report["findings"])
     assert api_healthy()
+
+
+def _airflow_session() -> requests.Session:
+    creds = yaml.safe_load(Path("/root/.airflow-crawler-system/credentials.yml").read_text())
+    token = requests.post(
+        f"{AIRFLOW}/auth/token",
+        json={"username": "acs_admin", "password": creds["airflow_admin_password"]},
+        timeout=30,
+    ).json()["access_token"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    return session
+
+
+def test_recover_airflow_after_dag_paused_and_scheduler_stopped(deployed_stack, tmp_path):
+    dag = "backup_dag"
+    airflow = _airflow_session()
+    before = document_counts()
+    r = airflow.patch(
+        f"{AIRFLOW}/api/v2/dags/{dag}?update_mask=is_paused", json={"is_paused": True}, timeout=30
+    )
+    assert r.status_code == 200, r.text
+    scheduler = container("airflow-scheduler", deployed_stack)
+    scheduler.stop(timeout=10)
+    started = time.monotonic()
+    proc, report, elapsed = run_playbook(
+        "recover_airflow", tmp_path, "-e", f"runbook_managed_dags={dag}"
+    )
+    after = document_counts()
+    record(
+        "airflow",
+        playbook_s=elapsed,
+        time_to_scheduled_s=round(time.monotonic() - started, 1),
+        documents_before=before,
+        documents_after=after,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert report["result"] == "recovered"
+    assert f"unpaused {dag}" in report["actions"]
+    assert "docker compose restart airflow-scheduler" in report["actions"]
+    assert airflow.get(f"{AIRFLOW}/api/v2/dags/{dag}", timeout=30).json()["is_paused"] is False
+    assert any(
+        f.startswith(f"probe run: {dag} ") and not f.endswith(" is queued")
+        for f in report["findings"]
+    )
