@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import docker
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,10 +15,20 @@ SCENARIOS = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.y
 LOG_DIR = ROOT / "artifacts" / "molecule"
 
 
+def _remove_test_host_volumes():
+    # The test hosts keep /var/lib/docker on named volumes; a leftover one
+    # would make the next "fresh" server start with an engine already full.
+    client = docker.from_env()
+    for volume in client.volumes.list():
+        if volume.name.startswith("acs-molecule-"):
+            volume.remove(force=True)
+
+
 @pytest.mark.molecule
 @pytest.mark.docker
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_molecule_scenario_passes(scenario):
+    _remove_test_host_volumes()
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log_path = LOG_DIR / f"{scenario}.log"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -30,5 +41,6 @@ def test_molecule_scenario_passes(scenario):
             stderr=subprocess.STDOUT,
             check=False,
         )
+    _remove_test_host_volumes()
     tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-60:])
     assert result.returncode == 0, f"molecule {scenario} failed; log {log_path}:\n{tail}"
