@@ -53,7 +53,7 @@ def test_health_reports_mongodb_and_request_id(client):
 
 
 def test_health_is_503_when_mongodb_is_down(tmp_path):
-    from conftest import free_port
+    from crawler_support import free_port
 
     s = Settings(
         mongo_uri=f"mongodb://127.0.0.1:{free_port()}/", api_keys=["k"], spool_dir=tmp_path

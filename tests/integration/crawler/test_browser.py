@@ -64,7 +64,7 @@ def test_selenium_timeout_is_e002_and_session_still_quit(selenium_grid, site):
 
 
 def test_unreachable_grid_is_e008():
-    from conftest import free_port
+    from crawler_support import free_port
 
     f = SeleniumFetcher(f"http://127.0.0.1:{free_port()}", capacity_timeout=1)
     with pytest.raises(CrawlError) as exc:

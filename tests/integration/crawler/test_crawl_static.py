@@ -104,7 +104,7 @@ def test_server_errors_retried_then_classified(site, storage, settings, source_f
 
 
 def test_connection_refused_and_timeout_codes(site, storage, settings, source_factory):
-    from conftest import free_port
+    from crawler_support import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/nothing"
     src = source_factory(

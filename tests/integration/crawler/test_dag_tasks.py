@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def pushgateway(tmp_path):
-    from conftest import free_port, wait_port
+    from crawler_support import free_port, wait_port
 
     binary = shutil.which("prometheus-pushgateway")
     if not binary:

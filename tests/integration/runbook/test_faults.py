@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from conftest import (
+from runbook_support import (
     API,
     Recovery,
     api_healthy,

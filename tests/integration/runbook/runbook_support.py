@@ -1,0 +1,161 @@
+"""The deployed local stack (/opt/airflow-crawler-system, compose project
+airflow-crawler-system) and helpers to inject faults into it and to run a
+runbook playbook through `python -m ops run`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import docker
+import pytest
+import requests
+from pymongo import MongoClient
+
+REPO = Path(__file__).resolve().parents[3]
+PROJECT = "airflow-crawler-system"
+API = "http://127.0.0.1:8000"
+
+
+def container(service: str, client=None):
+    client = client or docker.from_env()
+    found = client.containers.list(
+        all=True,
+        filters={
+            "label": [
+                f"com.docker.compose.project={PROJECT}",
+                f"com.docker.compose.service={service}",
+            ]
+        },
+    )
+    return found[0] if found else None
+
+
+def api_healthy(timeout: float = 3) -> bool:
+    try:
+        r = requests.get(f"{API}/health", timeout=timeout)
+        return r.status_code == 200 and r.json().get("status") == "healthy"
+    except requests.RequestException:
+        return False
+
+
+def mongo_client() -> MongoClient:
+    c = container("mongodb")
+    ip = next(
+        n["IPAddress"] for n in c.attrs["NetworkSettings"]["Networks"].values() if n["IPAddress"]
+    )
+    return MongoClient(f"mongodb://{ip}:27017", serverSelectionTimeoutMS=5000)
+
+
+def document_counts() -> dict[str, int]:
+    with mongo_client() as client:
+        db = client["crawler"]
+        return {name: db[name].count_documents({}) for name in sorted(db.list_collection_names())}
+
+
+class Recovery:
+    """Polls GET /health in the background from the playbook's start: the
+    time to recovery is when it first answers healthy again."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.healthy_after: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            if api_healthy(timeout=1):
+                self.healthy_after = round(time.monotonic() - self.started, 1)
+                return
+            time.sleep(0.25)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def run_playbook(
+    name: str, tmp_path: Path, *args: str
+) -> tuple[subprocess.CompletedProcess, dict, float]:
+    """`python -m ops run NAME -i inventory/local ARGS`: (process, report, seconds)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ops",
+            "run",
+            name,
+            "-i",
+            "inventory/local",
+            "--artifacts",
+            str(tmp_path),
+            *args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    elapsed = round(time.monotonic() - started, 1)
+    reports = sorted(tmp_path.glob(f"*-{name}/reports/*.json"))
+    report = json.loads(reports[-1].read_text()) if reports else {}
+    return proc, report, elapsed
+
+
+def record(fault: str, **numbers) -> None:
+    """Appends one measured recovery to $ACS_RECOVERY_LOG (default reports/recoveries.jsonl)."""
+    path = Path(os.environ.get("ACS_RECOVERY_LOG", REPO / "reports" / "recoveries.jsonl"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fh.write(
+            json.dumps(
+                {
+                    "fault": fault,
+                    "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    **numbers,
+                }
+            )
+            + "\n"
+        )
+    print(f"recovery {fault}: {numbers}")
+
+
+@pytest.fixture(scope="module")
+def deployed_stack():
+    """The local stack must be deployed and healthy before faults are injected."""
+    client = docker.from_env()
+    api = container("api", client)
+    if api is None or not api_healthy():
+        pytest.fail(
+            f"the local stack is not deployed or not healthy (GET {API}/health): deploy it with "
+            "`ansible-playbook playbooks/site.yml` (inventory/local) before the runbook fault tests"
+        )
+    yield client
+    # Leave the stack as found: every service of the project running.
+    subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--project-directory",
+            f"/opt/{PROJECT}",
+            "-p",
+            PROJECT,
+            "up",
+            "-d",
+            "--wait",
+        ],
+        check=False,
+        capture_output=True,
+        timeout=600,
+    )

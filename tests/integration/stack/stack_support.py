@@ -1,0 +1,91 @@
+"""Deploys the stack on this machine with playbooks/site.yml and
+inventory/local (local images must exist: playbooks/images.yml), once per
+test session. Needs root, the Docker engine and free ports 80, 443, 8000,
+8080 and 9090."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+PROJECT = "airflow-crawler-system"
+PROJECT_DIR = Path("/opt/airflow-crawler-system")
+
+
+@dataclass
+class Run:
+    proc: subprocess.CompletedProcess
+    seconds: float
+
+    @property
+    def recap(self) -> dict[str, int]:
+        m = re.search(r"localhost\s+:\s+(.*)", self.proc.stdout)
+        assert m, self.proc.stdout[-3000:]
+        return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
+
+
+def site(*args: str, timeout: int = 3600) -> Run:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["ANSIBLE_NOCOLOR"] = "1"
+    t0 = time.monotonic()
+    # The engine on this machine is already running and shared with other
+    # work: the docker_engine role is the foundation's and tested there.
+    proc = subprocess.run(
+        [
+            str(BIN / "ansible-playbook"),
+            "playbooks/site.yml",
+            "-i",
+            "inventory/local",
+            "--skip-tags",
+            "docker_engine",
+            *args,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Run(proc, time.monotonic() - t0)
+
+
+def compose(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["docker", "compose", "--project-directory", str(PROJECT_DIR), *args],
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def deployed() -> Run:
+    run = site()
+    assert run.proc.returncode == 0, run.proc.stdout[-6000:] + run.proc.stderr[-3000:]
+    print(f"\nsite.yml converge: {run.seconds:.1f} s, recap {run.recap}")
+    return run
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    return docker.from_env()
+
+
+@pytest.fixture()
+def project_containers(deployed, docker_client):
+    return docker_client.containers.list(
+        all=True, filters={"label": f"com.docker.compose.project={PROJECT}"}
+    )
