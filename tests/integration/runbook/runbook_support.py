@@ -135,6 +135,13 @@ def record(fault: str, **numbers) -> None:
 def deployed_stack():
     """The local stack must be deployed and healthy before faults are injected."""
     client = docker.from_env()
+    # A test run just before may have scaled or recreated services; nginx
+    # re-resolves the api replicas within seconds, so allow a bounded settle.
+    deadline = time.monotonic() + 120
+    while not (container("api", client) is not None and api_healthy()):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(2)
     api = container("api", client)
     if api is None or not api_healthy():
         pytest.fail(
