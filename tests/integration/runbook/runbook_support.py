@@ -131,14 +131,22 @@ def record(fault: str, **numbers) -> None:
     print(f"recovery {fault}: {numbers}")
 
 
+def _all_healthy(client) -> bool:
+    """Every running container of the project reports its health check healthy."""
+    running = client.containers.list(filters={"label": f"com.docker.compose.project={PROJECT}"})
+    return all(
+        c.attrs["State"].get("Health", {}).get("Status", "healthy") == "healthy" for c in running
+    )
+
+
 @pytest.fixture(scope="module")
 def deployed_stack():
     """The local stack must be deployed and healthy before faults are injected."""
     client = docker.from_env()
     # A test run just before may have scaled or recreated services; nginx
     # re-resolves the api replicas within seconds, so allow a bounded settle.
-    deadline = time.monotonic() + 120
-    while not (container("api", client) is not None and api_healthy()):
+    deadline = time.monotonic() + 180
+    while not (container("api", client) is not None and api_healthy() and _all_healthy(client)):
         if time.monotonic() > deadline:
             break
         time.sleep(2)
