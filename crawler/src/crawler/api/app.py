@@ -427,6 +427,15 @@ def _trigger_airflow(settings: Settings, source_id: str) -> dict:
         )
     except requests.RequestException as exc:
         raise HTTPException(502, f"Airflow not reachable at {base}: {exc}") from exc
+    if r.status_code == 404:
+        # A source created a moment ago has no DAG until the DAG processor's
+        # next parse: that is "not yet", not an Airflow failure.
+        raise HTTPException(
+            503,
+            f"Airflow does not know DAG crawl_{source_id} yet: the DAG processor creates it on its next "
+            "parse of crawl_dags.py (every AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL seconds); retry shortly",
+            headers={"Retry-After": "30"},
+        )
     if r.status_code >= 400:
         raise HTTPException(502, f"Airflow refused the run ({r.status_code}): {r.text[:300]}")
     data = r.json()
