@@ -264,7 +264,7 @@ def test_backup_endpoints_use_the_backup_engine(client, site, storage):
 class _AirflowWithoutTheDag(BaseHTTPRequestHandler):
     """Airflow 3's answers before the DAG processor has parsed a new source."""
 
-    def do_POST(self):  # noqa: N802 (http.server's naming)
+    def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/auth/token":
             status, body = 201, {"access_token": "t"}
