@@ -3,7 +3,7 @@
 node with max 3 sessions, Debian chromium) with 1 and with 3 sessions, on
 JavaScript-rendered pages served locally. Prints numbers; asserts nothing.
 
-    .venv/bin/python bench/crawl_browser_bench.py [--pages 30]
+    .venv/bin/python bench/crawl_browser_bench.py [--pages 120]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--pages", type=int, default=30)
+    ap.add_argument("--pages", type=int, default=120)
     ap.add_argument("--workdir", type=Path)
     a = ap.parse_args()
     work = a.workdir or Path(tempfile.mkdtemp(prefix="acs-browser-bench-"))
