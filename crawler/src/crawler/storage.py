@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 log = logging.getLogger(__name__)
+_WRITER = socket.gethostname()
 
 COLLECTIONS = (
     "sources",
@@ -187,7 +189,9 @@ class Spool:
 
     def append(self, kind: str, docs: Iterable[dict]) -> int:
         self._ensure()
-        path = self.dir / f"spool-{os.getpid()}.jsonl"
+        # Host name and pid: API replicas and Airflow workers may share one
+        # spool volume, and their processes often have the same pid.
+        path = self.dir / f"spool-{_WRITER}-{os.getpid()}.jsonl"
         n = 0
         with open(path, "a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -222,7 +226,7 @@ class Spool:
             claimed = (
                 path
                 if path.suffix == ".replaying"
-                else path.with_suffix(f".{os.getpid()}.replaying")
+                else path.with_suffix(f".{_WRITER}-{os.getpid()}.replaying")
             )
             if path != claimed:
                 try:
@@ -243,7 +247,9 @@ class Spool:
                 storage.write_results(results[i : i + 500])
             for coll, docs in others.items():
                 storage.write_docs(coll, docs)
-            claimed.unlink()
+            # Another replayer may have finished the same leftover file first;
+            # the writes are idempotent, so that is harmless.
+            claimed.unlink(missing_ok=True)
             done += len(records)
         return done
 

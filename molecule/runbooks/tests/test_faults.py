@@ -7,20 +7,22 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from runbook_support import (
     API,
+    CrawlInContainer,
     Recovery,
     api_healthy,
     container,
+    credentials,
+    distinct_result_urls,
     document_counts,
     mongo_client,
     record,
     run_playbook,
+    stored_results,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -111,33 +113,82 @@ def test_recover_api_fails_when_the_api_cannot_come_back(deployed_stack, tmp_pat
         _wait(api_healthy, 120, "the API to be healthy again with MongoDB back")
 
 
-def test_recover_mongodb_stopped_during_writes(deployed_stack, tmp_path):
+def test_recover_mongodb_stopped_while_a_crawl_writes(deployed_stack, crawl_site, tmp_path):
+    """MongoDB stops in the middle of a crawl: the crawler spools what it
+    cannot write, the playbook restarts MongoDB and replays the spool, and
+    every page arrives exactly once; nothing that was stored before is lost."""
+    source = "fault_mongodb"
+    key = {"X-API-Key": credentials()["api_key"]}
+    requests.delete(f"{API}/api/sources/{source}", headers=key, timeout=10)
+    r = requests.post(
+        f"{API}/api/sources",
+        headers=key,
+        timeout=10,
+        json={
+            "name": source,
+            "start_urls": [crawl_site.index],
+            "mode": "static",
+            "fields": {"heading": {"selector": "h1"}},
+            "links": {
+                "allow": [r"/p\d+\.html$"],
+                "max_depth": 1,
+                "max_pages": crawl_site.pages + 1,
+            },
+            "politeness": {
+                "obey_robots": False,
+                "delay_seconds": 0.4,
+                "concurrency_per_domain": 1,
+                "max_retries": 0,
+            },
+        },
+    )
+    assert r.status_code == 201, r.text
     probe = "runbook_fault_probe"
     with mongo_client() as client:
         client["crawler"][probe].insert_many([{"n": i} for i in range(500)])
+        client["crawler"]["crawl_results"].delete_many({"source": source})
     before = document_counts()
-    mongodb = container("mongodb", deployed_stack)
-    mongodb.stop(timeout=10)
-    recovery = Recovery()
+    api = container("api", deployed_stack)
+    # The operator's one-off crawl, in small batches so that it writes all along.
+    crawl = CrawlInContainer(api, source, batch_size=5)
     try:
+        _wait(lambda: stored_results(source) >= 5, 60, "the crawl's first writes")
+        mongodb = container("mongodb", deployed_stack)
+        mongodb.stop(timeout=10)
+        exit_code, output = crawl.wait(timeout=300)
+        assert exit_code == 0, output[-2000:]
+        assert '"spooled"' in output, output[-2000:]
+        recovery = Recovery()
         proc, report, elapsed = run_playbook("recover_mongodb", tmp_path)
         recovery.stop()
         after = document_counts()
+        stored = stored_results(source)
+        distinct = distinct_result_urls(source)
         record(
             "mongodb",
             time_to_healthy_s=recovery.healthy_after,
             playbook_s=elapsed,
             documents_before=before,
             documents_after=after,
+            crawled_pages=crawl_site.pages + 1,
+            results_stored=stored,
         )
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert report["result"] == "recovered"
-        assert after == before
-        assert any("nothing lost" in f for f in report["findings"])
+        assert any("nothing lost" in f for f in report["findings"]), report["findings"]
+        assert any(f.startswith("spool: api replayed ") for f in report["findings"]), report[
+            "findings"
+        ]
+        assert stored == distinct == crawl_site.pages + 1, (stored, distinct)
+        assert after[probe] == before[probe] == 500
     finally:
-        mongodb.start()
+        crawl.close()
+        container("mongodb", deployed_stack).start()
+        _wait(api_healthy, 120, "the API to be healthy again with MongoDB back")
+        requests.delete(f"{API}/api/sources/{source}", headers=key, timeout=10)
         with mongo_client() as client:
             client["crawler"].drop_collection(probe)
+            client["crawler"]["crawl_results"].delete_many({"source": source})
 
 
 def test_recover_crawl_failures_when_chrome_nodes_stop(deployed_stack, tmp_path):
@@ -192,7 +243,7 @@ def test_recover_oom_after_allocating_past_the_limit(deployed_stack, tmp_path):
 
 
 def _airflow_session() -> requests.Session:
-    creds = yaml.safe_load(Path("/root/.airflow-crawler-system/credentials.yml").read_text())
+    creds = credentials()
     token = requests.post(
         f"{AIRFLOW}/auth/token",
         json={"username": "acs_admin", "password": creds["airflow_admin_password"]},

@@ -15,6 +15,7 @@ from pathlib import Path
 import docker
 import pytest
 import requests
+import yaml
 from pymongo import MongoClient
 
 REPO = Path(__file__).resolve().parents[3]
@@ -44,6 +45,11 @@ def api_healthy(timeout: float = 3) -> bool:
         return False
 
 
+def credentials() -> dict:
+    """What site.yml generated (API key, Airflow admin password)."""
+    return yaml.safe_load(Path("/root/.airflow-crawler-system/credentials.yml").read_text())
+
+
 def mongo_client() -> MongoClient:
     c = container("mongodb")
     ip = next(
@@ -56,6 +62,44 @@ def document_counts() -> dict[str, int]:
     with mongo_client() as client:
         db = client["crawler"]
         return {name: db[name].count_documents({}) for name in sorted(db.list_collection_names())}
+
+
+def stored_results(source: str) -> int:
+    with mongo_client() as client:
+        return client["crawler"]["crawl_results"].count_documents({"source": source})
+
+
+def distinct_result_urls(source: str) -> int:
+    with mongo_client() as client:
+        return len(client["crawler"]["crawl_results"].distinct("url", {"source": source}))
+
+
+class CrawlInContainer:
+    """`python -m crawler crawl SOURCE` run in a service's container (the
+    operator's one-off crawl), in the background."""
+
+    def __init__(self, target, source: str, batch_size: int = 200) -> None:
+        self._api = docker.APIClient()
+        self._exec = self._api.exec_create(
+            target.id,
+            ["python", "-m", "crawler", "crawl", source],
+            environment={"CRAWLER_BATCH_SIZE": str(batch_size)},
+        )["Id"]
+        self._output = b""
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self._output = self._api.exec_start(self._exec)
+
+    def wait(self, timeout: float) -> tuple[int | None, str]:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"the crawl did not finish within {timeout} s")
+        return self._api.exec_inspect(self._exec)["ExitCode"], self._output.decode(errors="replace")
+
+    def close(self) -> None:
+        self._api.close()
 
 
 class Recovery:
@@ -137,6 +181,43 @@ def _all_healthy(client) -> bool:
     return all(
         c.attrs["State"].get("Health", {}).get("Status", "healthy") == "healthy" for c in running
     )
+
+
+class _Site:
+    pages = 40
+    index = "http://fault-site:8000/index.html"
+
+
+@pytest.fixture()
+def crawl_site(deployed_stack, tmp_path):
+    """A small website on the stack's network (name fault-site): an index
+    linking to 40 pages, served over real HTTP."""
+    site = tmp_path / "site"
+    site.mkdir()
+    links = "".join(f'<li><a href="p{i}.html">page {i}</a></li>' for i in range(_Site.pages))
+    (site / "index.html").write_text(f"<html><body><h1>Index</h1><ul>{links}</ul></body></html>")
+    for i in range(_Site.pages):
+        (site / f"p{i}.html").write_text(
+            f"<html><body><h1>Page {i}</h1><p>{'text ' * 200}</p></body></html>"
+        )
+    for path in [tmp_path, site, *site.iterdir()]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    network = deployed_stack.networks.get(f"{PROJECT}_backend")
+    for leftover in deployed_stack.containers.list(
+        all=True, filters={"name": "acs-test-fault-site"}
+    ):
+        leftover.remove(force=True)
+    server = deployed_stack.containers.run(
+        "acs-local/python:3.11",
+        ["python3", "-m", "http.server", "8000", "--directory", "/site"],
+        detach=True,
+        remove=True,
+        volumes={str(site): {"bind": "/site", "mode": "ro"}},
+        name="acs-test-fault-site",
+    )
+    network.connect(server, aliases=["fault-site"])
+    yield _Site
+    server.stop(timeout=2)
 
 
 @pytest.fixture(scope="module")
