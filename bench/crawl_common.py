@@ -6,15 +6,19 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import subprocess
-import time
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-FERRETDB = os.environ.get("ACS_FERRETDB_BIN", "/var/cache/acs-build/bin/ferretdb")
-SELENIUM_JAR = os.environ.get(
-    "ACS_SELENIUM_JAR", "/var/cache/acs-build/selenium/package/jar/selenium-server-4.48.0.jar"
+# The same local servers the integration tests start.
+sys.path.insert(0, str(REPO / "tests"))
+from local_servers import (  # noqa: E402
+    FerretServer,
+    SeleniumGrid,
+    free_port,
+    stop_processes,
+    wait_port,
 )
 
 WORDS = [
@@ -171,22 +175,6 @@ def make_corpus(
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"port {port} not open")
-
-
 def start_fileserver(root: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
     binary = workdir / "fileserver"
     if not binary.exists():
@@ -208,92 +196,14 @@ def start_fileserver(root: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
 
 
 def start_ferretdb(workdir: Path) -> tuple[subprocess.Popen, str]:
-    port, dport = free_port(), free_port()
-    (workdir / "fdb").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        [
-            FERRETDB,
-            "--handler=sqlite",
-            f"--sqlite-url=file:{workdir}/fdb/",
-            f"--listen-addr=127.0.0.1:{port}",
-            f"--debug-addr=127.0.0.1:{dport}",
-            "--telemetry=disable",
-            f"--state-dir={workdir}/fdb",
-            "--log-level=error",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_port(port)
-    return proc, f"mongodb://127.0.0.1:{port}/"
+    server = FerretServer(workdir / "fdb", log_level="error").start()
+    return server.proc, server.uri
 
 
 def start_grid(workdir: Path, max_sessions: int = 3) -> tuple[list[subprocess.Popen], str]:
-    import requests
-
-    hub_port, pub, sub, node_port = free_port(), free_port(), free_port(), free_port()
-    log = open(workdir / "grid.log", "wb")  # noqa: SIM115
-    hub = subprocess.Popen(
-        [
-            "java",
-            "-jar",
-            SELENIUM_JAR,
-            "hub",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(hub_port),
-            "--publish-events",
-            f"tcp://*:{pub}",
-            "--subscribe-events",
-            f"tcp://*:{sub}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    node = subprocess.Popen(
-        [
-            "java",
-            "-jar",
-            SELENIUM_JAR,
-            "node",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(node_port),
-            "--publish-events",
-            f"tcp://127.0.0.1:{pub}",
-            "--subscribe-events",
-            f"tcp://127.0.0.1:{sub}",
-            "--max-sessions",
-            str(max_sessions),
-            "--override-max-sessions",
-            "true",
-            "--selenium-manager",
-            "false",
-            "--detect-drivers",
-            "true",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{hub_port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/status", timeout=2).json()["value"]["ready"]:
-                return [node, hub], url
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("Selenium Grid not ready")
+    grid = SeleniumGrid(workdir, max_sessions=max_sessions).start()
+    return grid.procs, grid.url
 
 
 def stop(procs) -> None:
-    for p in procs:
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    stop_processes(procs)

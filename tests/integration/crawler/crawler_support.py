@@ -8,8 +8,7 @@ import contextlib
 import json
 import os
 import shutil
-import socket
-import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -17,73 +16,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
 
-FERRETDB = os.environ.get("ACS_FERRETDB_BIN", "/var/cache/acs-build/bin/ferretdb")
-SELENIUM_JAR = os.environ.get(
-    "ACS_SELENIUM_JAR", "/var/cache/acs-build/selenium/package/jar/selenium-server-4.48.0.jar"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from local_servers import (  # noqa: F401 (wait_port: re-exported for the tests)
+    FERRETDB,
+    SELENIUM_JAR,
+    FerretServer,
+    SeleniumGrid,
+    free_port,
+    wait_port,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open within {timeout}s")
-
-
-class FerretServer:
-    """FerretDB on SQLite in a temp dir; stop()/start() keep port and data,
-    which is what the outage test needs."""
-
-    def __init__(self, base: Path):
-        self.base = base
-        self.port = free_port()
-        self.debug_port = free_port()
-        self.proc: subprocess.Popen | None = None
-        (base / "data").mkdir(parents=True, exist_ok=True)
-        (base / "state").mkdir(parents=True, exist_ok=True)
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/"
-
-    def start(self) -> None:
-        self.log = open(self.base / "ferretdb.log", "ab")  # noqa: SIM115 - lives as long as the server
-        self.proc = subprocess.Popen(
-            [
-                FERRETDB,
-                "--handler=sqlite",
-                f"--sqlite-url=file:{self.base}/data/",
-                f"--listen-addr=127.0.0.1:{self.port}",
-                "--telemetry=disable",
-                f"--debug-addr=127.0.0.1:{self.debug_port}",
-                f"--state-dir={self.base}/state",
-                "--log-level=warn",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_port(self.port)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
 
 
 @pytest.fixture(scope="session")
@@ -360,78 +302,13 @@ def selenium_grid(tmp_path_factory):
             pytest.fail(
                 f"{tool} not on PATH: apt-get install openjdk-17-jre-headless chromium chromium-driver"
             )
-    d = tmp_path_factory.mktemp("grid")
-    hub_port, pub, sub, node_port = free_port(), free_port(), free_port(), free_port()
-    logs = [open(d / "hub.log", "wb"), open(d / "node.log", "wb")]  # noqa: SIM115
-    hub = subprocess.Popen(
-        [
-            "java",
-            "-jar",
-            SELENIUM_JAR,
-            "hub",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(hub_port),
-            "--publish-events",
-            f"tcp://*:{pub}",
-            "--subscribe-events",
-            f"tcp://*:{sub}",
-        ],
-        stdout=logs[0],
-        stderr=subprocess.STDOUT,
-    )
-    node = subprocess.Popen(
-        [
-            "java",
-            "-jar",
-            SELENIUM_JAR,
-            "node",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(node_port),
-            "--publish-events",
-            f"tcp://127.0.0.1:{pub}",
-            "--subscribe-events",
-            f"tcp://127.0.0.1:{sub}",
-            "--max-sessions",
-            "3",
-            "--override-max-sessions",
-            "true",
-            "--selenium-manager",
-            "false",
-            "--detect-drivers",
-            "true",
-        ],
-        stdout=logs[1],
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{hub_port}"
-    deadline = time.monotonic() + 90
-    ready = False
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/status", timeout=2).json()["value"]["ready"]:
-                ready = True
-                break
-        except (requests.RequestException, ValueError, KeyError):
-            pass
-        time.sleep(0.5)
+    grid = SeleniumGrid(tmp_path_factory.mktemp("grid"), max_sessions=3)
     try:
-        if not ready:
-            pytest.fail(f"Selenium Grid not ready in 90s; see {d}")
-        yield url
-    finally:
-        for p in (node, hub):
-            p.terminate()
-        for p in (node, hub):
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for fh in logs:
-            fh.close()
+        grid.start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield grid.url
+    grid.stop()
 
 
 def dump(obj) -> str:
