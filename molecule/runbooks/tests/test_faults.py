@@ -219,9 +219,11 @@ def test_recover_crawl_failures_when_chrome_nodes_stop(deployed_stack, tmp_path)
     assert any(f.startswith("test crawl through the Grid: ok") for f in report["findings"])
     grid = requests.get(f"{API}/api/monitoring/health", timeout=15).json()["grid"]
     assert grid["ready"] and grid["free_slots"] >= 1
+    assert all(after.get(k, 0) >= v for k, v in before.items()), (before, after)
 
 
 def test_recover_oom_after_allocating_past_the_limit(deployed_stack, tmp_path):
+    before = document_counts()
     api = container("api", deployed_stack)
     limit = api.attrs["HostConfig"]["Memory"]
     assert limit > 0, "the api service has no mem_limit"
@@ -233,13 +235,21 @@ def test_recover_oom_after_allocating_past_the_limit(deployed_stack, tmp_path):
     recovery = Recovery()
     proc, report, elapsed = run_playbook("recover_oom", tmp_path)
     recovery.stop()
-    record("oom", time_to_healthy_s=recovery.healthy_after, playbook_s=elapsed)
+    after = document_counts()
+    record(
+        "oom",
+        time_to_healthy_s=recovery.healthy_after,
+        playbook_s=elapsed,
+        documents_before=before,
+        documents_after=after,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert report["result"] == "recovered"
     assert any("OFFENDER" in f and "-api-" in f for f in report["findings"])
     assert any(a.startswith("docker compose restart") and "api" in a for a in report["actions"])
     assert any(f.startswith("limit api: mem_limit") for f in report["findings"])
     assert api_healthy()
+    assert all(after.get(k, 0) >= v for k, v in before.items()), (before, after)
 
 
 def _airflow_session() -> requests.Session:
@@ -285,3 +295,4 @@ def test_recover_airflow_after_dag_paused_and_scheduler_stopped(deployed_stack, 
         f.startswith(f"probe run: {dag} ") and not f.endswith(" is queued")
         for f in report["findings"]
     )
+    assert all(after.get(k, 0) >= v for k, v in before.items()), (before, after)
