@@ -97,6 +97,8 @@ _SYSTEM_DATABASES = ("admin", "local", "config")
 _NAME_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<label>[A-Za-z0-9._-]+)$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _CHUNK = 1 << 20
+_INT32 = struct.Struct("<i")
+_MAX_BSON = 48 * 1024 * 1024  # a 16 MiB document plus mongodump's headroom
 
 
 class BackupError(Exception):
@@ -380,48 +382,117 @@ class ArchiveReader:
     """Streams a mongodump archive (already decompressed) and checks it.
 
     Calls ``on_documents(db, coll, [raw bytes, ...])`` with batches of up to
-    ``batch_docs`` documents when given; always verifies each namespace's CRC
-    and that every namespace of the prelude ends with an EOF block.
+    ``batch_docs`` documents when given; always checks the structure (every
+    namespace of the prelude ends with an EOF block, nothing follows an end)
+    and counts the documents. ``check_crc=True`` (the default) also checks
+    each namespace's CRC-64; only a pass over an archive whose CRCs and sha256
+    were already proved (the restore pass after ``verify_backup``) turns it off.
+
+    The stream is read in large chunks and the BSON length prefixes are walked
+    in memory; the CRC runs over each contiguous run of documents at once
+    (CRC-64 is a running checksum, so that equals document by document).
     """
 
-    def __init__(self, stream, on_documents=None, batch_docs=1000, on_prelude=None):
+    def __init__(self, stream, on_documents=None, batch_docs=1000, on_prelude=None, check_crc=True):
         self._in = stream
         self._on_documents = on_documents
         self._on_prelude = on_prelude
         self._batch_docs = batch_docs
+        self._check_crc = check_crc
+        self._buf = b""
+        self._pos = 0
+        self._at_end = False
         self.header = None
         self.collections = []
         self.counts = {}
 
-    def _read_exact(self, n, what):
-        data = self._in.read(n)
-        if len(data) != n:
+    def _fill(self, need):
+        """Make ``need`` bytes available at the read position; False at the end."""
+        while len(self._buf) - self._pos < need:
+            if self._at_end:
+                return False
+            chunk = self._in.read(max(_CHUNK, need))
+            if not chunk:
+                self._at_end = True
+                return False
+            self._buf = self._buf[self._pos :] + chunk
+            self._pos = 0
+        return True
+
+    def _read_doc_or_terminator(self, what):
+        """(document bytes, False), (b"", False) for a terminator, (None, True) at the end."""
+        if not self._fill(4):
+            if len(self._buf) == self._pos:
+                return None, True
+            raise BackupError(f"archive is truncated inside {what}; use another backup")
+        pos = self._pos
+        length = _INT32.unpack_from(self._buf, pos)[0]
+        if length == -1:
+            self._pos = pos + 4
+            return b"", False
+        if length < 5 or length > _MAX_BSON:
+            raise BackupError(f"archive is corrupt: impossible BSON length {length} in {what}")
+        if not self._fill(length):
             raise BackupError(
                 f"archive is truncated: it ends inside {what}; the file is incomplete, "
                 "use another backup"
             )
-        return data
+        pos = self._pos
+        self._pos = pos + length
+        return self._buf[pos : pos + length], False
 
-    def _read_doc_or_terminator(self, what):
-        head = self._in.read(4)
-        if not head:
-            return None, True
-        if len(head) != 4:
-            raise BackupError(f"archive is truncated inside {what}; use another backup")
-        if head == _TERMINATOR:
-            return b"", False
-        length = struct.unpack("<i", head)[0]
-        if length < 5 or length > 48 * 1024 * 1024:
-            raise BackupError(f"archive is corrupt: impossible BSON length {length} in {what}")
-        return head + self._read_exact(length - 4, what), False
+    def _read_documents(self, ns, db_name, coll_name, state):
+        """One segment's documents up to its terminator; updates state [crc, count]."""
+        unpack = _INT32.unpack_from
+        check_crc = self._check_crc
+        on_documents = self._on_documents
+        batch_docs = self._batch_docs
+        max_bson = _MAX_BSON
+        batch = []
+        crc, count = state
+        while True:
+            buf = self._buf
+            pos = start = self._pos
+            end = len(buf)
+            length = 0
+            while pos + 4 <= end:
+                length = unpack(buf, pos)[0]
+                # -1 is the terminator; anything < 5 or too big is corrupt (below).
+                if length < 5 or length > max_bson or pos + length > end:
+                    break
+                if on_documents is not None:
+                    batch.append(buf[pos : pos + length])
+                    if len(batch) >= batch_docs:
+                        on_documents(db_name, coll_name, batch)
+                        batch = []
+                pos += length
+                count += 1
+            if check_crc and pos > start:
+                crc = crc64(memoryview(buf)[start:pos], crc)
+            self._pos = pos
+            if pos + 4 <= end and length == -1:
+                self._pos = pos + 4
+                break
+            if pos + 4 <= end and (length < 5 or length > max_bson):
+                raise BackupError(
+                    f"archive is corrupt: impossible BSON length {length} in the documents of {ns}"
+                )
+            # A document (or its length) runs past the buffer: read on.
+            if not self._fill(length if pos + 4 <= end else 4):
+                raise BackupError(
+                    f"archive is truncated inside the documents of {ns}; use another backup"
+                )
+        if batch and on_documents is not None:
+            on_documents(db_name, coll_name, batch)
+        state[0], state[1] = crc, count
 
     def read(self):
-        magic = self._in.read(4)
-        if magic != _MAGIC_BYTES:
+        if not self._fill(4) or self._buf[self._pos : self._pos + 4] != _MAGIC_BYTES:
             raise BackupError(
                 "not a mongodump archive (bad magic number); expected a file made by "
                 "mongodump --archive --gzip or by this engine"
             )
+        self._pos += 4
         raw, _ = self._read_doc_or_terminator("the archive header")
         if not raw:
             raise BackupError("archive is corrupt: missing archive header")
@@ -457,7 +528,7 @@ class ArchiveReader:
                 raw, _ = self._read_doc_or_terminator(f"the end of {ns}")
                 if raw != b"":
                     raise BackupError(f"archive is corrupt: data after the end of {ns}")
-                if _signed64(state[0]) != int(hdr.get("CRC", 0)):
+                if self._check_crc and _signed64(state[0]) != int(hdr.get("CRC", 0)):
                     raise BackupError(
                         f"archive is corrupt: checksum (CRC) mismatch in {ns}; use another backup"
                     )
@@ -465,22 +536,7 @@ class ArchiveReader:
                 del open_ns[ns]
                 self.counts.setdefault(db_name, {})[coll_name] = state[1]
                 continue
-            batch = []
-            while True:
-                raw, eof = self._read_doc_or_terminator(f"the documents of {ns}")
-                if eof:
-                    raise BackupError(f"archive is truncated inside the documents of {ns}")
-                if raw == b"":
-                    break
-                state[0] = crc64(raw, state[0])
-                state[1] += 1
-                if self._on_documents is not None:
-                    batch.append(raw)
-                    if len(batch) >= self._batch_docs:
-                        self._on_documents(db_name, coll_name, batch)
-                        batch = []
-            if batch and self._on_documents is not None:
-                self._on_documents(db_name, coll_name, batch)
+            self._read_documents(ns, db_name, coll_name, state)
         if open_ns:
             raise BackupError(f"archive is truncated: collections {sorted(open_ns)} never finished")
         missing = sorted(set(expected) - closed)
@@ -489,9 +545,10 @@ class ArchiveReader:
         return self
 
 
-def _open_archive(path):
-    """Buffered, decompressed stream of an archive file (gzip or plain)."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed with the returned reader
+def _open_archive(path_or_file):
+    """Buffered, decompressed stream of an archive (a path or a file open for
+    reading at its start; gzip or plain). Closing it closes the file."""
+    raw = open(path_or_file, "rb") if isinstance(path_or_file, str) else path_or_file  # noqa: SIM115
     head = raw.read(2)
     raw.seek(0)
     if head == b"\x1f\x8b":
@@ -499,18 +556,20 @@ def _open_archive(path):
     return io.BufferedReader(raw, _CHUNK)
 
 
-def read_archive(path, on_documents=None, batch_docs=1000):
-    """Read an archive to its end; returns the ArchiveReader (header, counts)."""
+def read_archive(path, on_documents=None, batch_docs=1000, check_crc=True, name=None):
+    """Read an archive (path, or file open at its start) to its end; returns the
+    ArchiveReader (header, collections, counts). Closes what it opened or was given."""
     _require_pymongo()
     stream = _open_archive(path)
+    name = name or path
     try:
-        return ArchiveReader(stream, on_documents, batch_docs).read()
+        return ArchiveReader(stream, on_documents, batch_docs, check_crc=check_crc).read()
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise BackupError(
-            f"archive {path} is truncated or corrupt ({exc}); use another backup"
+            f"archive {name} is truncated or corrupt ({exc}); use another backup"
         ) from exc
     except bson.errors.BSONError as exc:
-        raise BackupError(f"archive {path} is corrupt: bad BSON ({exc})") from exc
+        raise BackupError(f"archive {name} is corrupt: bad BSON ({exc})") from exc
     finally:
         stream.close()
 
@@ -679,24 +738,50 @@ def last_good_backup(backup_dir):
     return None
 
 
-def verify_backup(archive_path, manifest=None):
-    """Full check of one backup; returns the manifest with ``verified: True``."""
+def _fingerprint(handle):
+    """Identity and version of an open file: a restore pass reads exactly what was verified."""
+    st = os.fstat(handle.fileno())
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _verify(archive_path, manifest=None):
+    """verify_backup, plus the fingerprint of the file that was proved good."""
     if manifest is None:
         manifest = load_manifest(manifest_path_for(archive_path))
     if not os.path.isfile(archive_path):
         raise BackupError(f"archive {archive_path} does not exist")
-    digest, size = file_sha256(archive_path)
-    if size != manifest.get("size"):
-        raise BackupError(
-            f"archive {archive_path} has {size} bytes but its manifest says "
-            f"{manifest.get('size')}: the file is truncated or was replaced; use another backup"
-        )
-    if digest != manifest.get("sha256"):
-        raise BackupError(
-            "archive {} sha256 {} does not match the manifest's {}: the file is corrupt; "
-            "use another backup".format(archive_path, digest, manifest.get("sha256"))
-        )
-    reader = read_archive(archive_path)
+    # One open file for both checks: the bytes hashed are the bytes parsed.
+    handle = open(archive_path, "rb")  # noqa: SIM115 - read_archive closes it
+    try:
+        before = _fingerprint(handle)
+        digest = hashlib.sha256()
+        size = 0
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+            size += len(chunk)
+        if size != manifest.get("size"):
+            raise BackupError(
+                f"archive {archive_path} has {size} bytes but its manifest says "
+                f"{manifest.get('size')}: the file is truncated or was replaced; use another "
+                "backup"
+            )
+        if digest.hexdigest() != manifest.get("sha256"):
+            raise BackupError(
+                "archive {} sha256 {} does not match the manifest's {}: the file is corrupt; "
+                "use another backup".format(
+                    archive_path, digest.hexdigest(), manifest.get("sha256")
+                )
+            )
+        handle.seek(0)
+        # A duplicate descriptor to parse from: read_archive closes it, handle stays open.
+        reader = read_archive(os.fdopen(os.dup(handle.fileno()), "rb"), name=archive_path)
+        if _fingerprint(handle) != before:
+            raise BackupError(
+                f"archive {archive_path} changed while it was verified; is a backup still "
+                "being written? Retry when it is complete"
+            )
+    finally:
+        handle.close()
     if reader.counts != manifest_counts(manifest):
         raise BackupError(
             f"archive {archive_path} holds {reader.counts} documents but its manifest "
@@ -704,7 +789,17 @@ def verify_backup(archive_path, manifest=None):
         )
     result = dict(manifest)
     result["verified"] = True
-    return result
+    return result, before
+
+
+def verify_backup(archive_path, manifest=None):
+    """Full check of one backup; returns the manifest with ``verified: True``.
+
+    Size and sha256 of the file first, then the archive read to its end (gzip
+    trailer, structure, every collection's CRC-64), then the document counts
+    against the manifest; all from one open file.
+    """
+    return _verify(archive_path, manifest)[0]
 
 
 # ----------------------------------------------------------------- S3
@@ -1221,7 +1316,20 @@ def _current_counts(client, counts):
     return current
 
 
-def _restore_native(client, archive):
+def _restore_native(client, archive, verified=None):
+    """Drop, re-create and fill each collection of the archive, then its indexes.
+
+    ``verified`` is the fingerprint ``_verify`` returned for this file: when
+    the file opened here is still that one, its sha256 and every CRC-64 are
+    already proved, so this pass only decodes (gzip still checks its CRC-32).
+    """
+    handle = open(archive, "rb")  # noqa: SIM115 - closed with the reader's stream
+    if verified is not None and _fingerprint(handle) != verified:
+        handle.close()
+        raise BackupError(
+            f"archive {archive} was replaced or changed after it was verified; nothing was "
+            "restored; run the restore again"
+        )
     state = {"ns": None}
     metas = {}
 
@@ -1249,11 +1357,15 @@ def _restore_native(client, archive):
         for meta in collections:
             metas[(meta["db"], meta["collection"])] = json_util.loads(meta["metadata"] or "{}")
 
-    reader = ArchiveReader(_open_archive(archive), on_documents, 1000, on_prelude)
+    stream = _open_archive(handle)
+    reader = ArchiveReader(stream, on_documents, 1000, on_prelude, check_crc=verified is None)
     try:
         reader.read()
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise BackupError(f"archive {archive} became unreadable during restore: {exc}") from exc
+    finally:
+        stream.close()
+        handle.close()
     for meta in reader.collections:
         ns = (meta["db"], meta["collection"])
         info = metas.get(ns) or json_util.loads(meta["metadata"] or "{}")
@@ -1285,7 +1397,7 @@ def restore(
 ):
     """Verify, take a safety backup, restore with --drop semantics, check counts."""
     archive = resolve_source(source, backup_dir, s3=s3)
-    manifest = verify_backup(archive)
+    manifest, verified = _verify(archive)
     counts = manifest_counts(manifest)
     chosen = _choose_method(method, tools_dir, container, "mongorestore")
     client = _client(uri)
@@ -1335,7 +1447,7 @@ def restore(
         t0 = time.monotonic()
         try:
             if chosen == "native":
-                _restore_native(client, archive)
+                _restore_native(client, archive, verified)
             elif chosen == "mongodump":
                 _run_mongorestore(find_tool("mongorestore", tools_dir), uri, archive)
             else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 
 import bson
 import pytest
@@ -63,6 +64,65 @@ def test_truncated_archive_streams_are_rejected(cut):
     data = out.getvalue()[:cut]
     with pytest.raises(engine.BackupError, match=r"truncated|not a mongodump archive"):
         engine.ArchiveReader(io.BytesIO(data)).read()
+
+
+def _two_collection_archive(docs_c, docs_e):
+    out = io.BytesIO()
+    writer = engine.ArchiveWriter(out, "7.0.0", "test")
+    writer.write_prelude([("db", "c", "", "collection"), ("db", "e", "", "collection")])
+    writer.write_collection("db", "c", [b"".join(docs_c)])
+    writer.write_collection("db", "e", [b"".join(docs_e)])
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 64, 1000, 1 << 20])
+def test_reader_gives_every_document_whatever_the_read_size(monkeypatch, chunk):
+    """The reader walks chunks in memory: documents that straddle a chunk
+    boundary, headers and terminators split across reads all come out whole."""
+    monkeypatch.setattr(engine, "_CHUNK", chunk)
+    docs_c = [bson.encode({"_id": i, "s": "\xff" * (i % 13)}) for i in range(120)]
+    docs_e = [bson.encode({"_id": i, "b": bson.Binary(b"\xff\xff\xff\xff" * i)}) for i in range(9)]
+    seen = []
+    reader = engine.ArchiveReader(
+        io.BytesIO(_two_collection_archive(docs_c, docs_e)),
+        lambda d, c, batch: seen.extend((c, raw) for raw in batch),
+        batch_docs=16,
+    ).read()
+    assert reader.counts == {"db": {"c": 120, "e": 9}}
+    assert seen == [("c", raw) for raw in docs_c] + [("e", raw) for raw in docs_e]
+
+
+@pytest.mark.parametrize("chunk", [3, 64, 1 << 20])
+def test_a_changed_document_byte_fails_the_crc_whatever_the_read_size(monkeypatch, chunk):
+    monkeypatch.setattr(engine, "_CHUNK", chunk)
+    docs = [bson.encode({"_id": i, "v": i}) for i in range(50)]
+    data = bytearray(_two_collection_archive(docs, docs[:3]))
+    data[data.index(docs[37]) + 15] ^= 0x01  # inside the int32 value of document 37
+    with pytest.raises(engine.BackupError, match=r"CRC\) mismatch in db\.c"):
+        engine.ArchiveReader(io.BytesIO(bytes(data))).read()
+
+
+def test_an_impossible_document_length_is_named(monkeypatch):
+    docs = [bson.encode({"_id": i}) for i in range(5)]
+    data = bytearray(_two_collection_archive(docs, []))
+    at = data.index(docs[2])
+    data[at : at + 4] = (2).to_bytes(4, "little")
+    with pytest.raises(
+        engine.BackupError, match=r"impossible BSON length 2 in the documents of db\.c"
+    ):
+        engine.ArchiveReader(io.BytesIO(bytes(data))).read()
+
+
+def test_restore_pass_refuses_a_file_changed_after_verification(tmp_path):
+    """The restore pass trusts the CRCs only for the very file verify proved."""
+    path = tmp_path / "x.archive.gz"
+    path.write_bytes(b"\x1f\x8b" + b"0" * 100)
+    with open(path, "rb") as handle:
+        proved = engine._fingerprint(handle)
+    path.write_bytes(b"\x1f\x8b" + b"1" * 100)  # same size, new content
+    os.utime(path, ns=(proved[3] + 1, proved[3] + 1))
+    with pytest.raises(engine.BackupError, match="changed after it was verified; nothing was"):
+        engine._restore_native(None, str(path), proved)
 
 
 def test_retention_selection_keeps_newest_good_even_with_zero():
