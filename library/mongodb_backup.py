@@ -17,8 +17,10 @@ description:
     versions, start and end times, host, label). See docs/backup-format.md.
   - Uses C(mongodump) when it is on the host (or in I(tools_dir)), C(mongodump)
     inside the mongodb container through the Docker API when I(container) is given
-    and has the tools, and otherwise the engine's own pymongo writer, which writes
-    the same archive format.
+    and has the tools, C(mongodump) in a one-off container on the stack network when
+    I(network) is given (from I(image), default the stack's mongodb image; the
+    container is removed afterwards, also on error), and otherwise the engine's own
+    pymongo writer, which writes the same archive format.
   - Optionally uploads archive and manifest to S3-compatible storage (AWS, GCS
     through its interoperable endpoint, any S3 server) and verifies size and
     checksum after upload.
@@ -36,7 +38,10 @@ requirements:
 attributes:
   check_mode:
     support: full
-    details: Reports the archive path and method it would use; writes nothing.
+    details:
+      - Reports the archive path, the method and, in I(plan), where the dump would run
+        and its command line (password redacted); for a one-off container also the
+        resolved image and the network. Writes nothing, starts no container.
   diff_mode:
     support: none
 options:
@@ -64,17 +69,40 @@ options:
     elements: str
   method:
     description:
-      - C(auto) picks mongodump on the host, then mongodump in I(container), then native.
+      - C(auto) picks mongodump on the host, then mongodump in I(container), then a
+        one-off container on I(network), then native.
+      - C(docker) needs I(container) or I(network).
     type: str
     choices: [auto, mongodump, docker, native]
     default: auto
   container:
-    description: Name of the mongodb container, for I(method=docker) or I(method=auto).
+    description:
+      - Name of the mongodb container, for I(method=docker) or I(method=auto); the tools
+        run in it through C(docker exec).
+      - Mutually exclusive with I(network) and I(image).
+    type: str
+  network:
+    description:
+      - The stack network, for example C(airflow-crawler-system_backend). The tools run
+        in a one-off container attached to it, against the mongodb service by name
+        (see I(container_uri)); the archive streams out to the host, and the
+        container is removed afterwards, also when the run fails.
+      - Needs I(method=docker) or I(method=auto). Mutually exclusive with I(container).
+    type: str
+  image:
+    description:
+      - Image of the one-off container; it must have mongodump and mongorestore.
+      - Default is the image of the running C(mongodb) service container on
+        I(network) (its compose service label), the stack's mongodb image.
+      - Requires I(network).
     type: str
   container_uri:
-    description: Connection string used inside I(container); I(login_user) is merged in too.
+    description:
+      - Connection string the tools use inside the container; I(login_user) is merged in
+        too.
+      - Default C(mongodb://localhost:27017) with I(container), C(mongodb://mongodb:27017)
+        (the service by name) with I(network).
     type: str
-    default: mongodb://localhost:27017
   tools_dir:
     description: Directory holding mongodump and mongorestore.
     type: path
@@ -149,6 +177,13 @@ EXAMPLES = r"""
       prefix: prod/mongodb
       region: eu-west-1
 
+- name: Backup with mongodump in a one-off container on the stack network
+  mongodb_backup:
+    method: docker
+    network: airflow-crawler-system_backend
+    image: mongo:7.0  # default: the image of the stack's mongodb service
+    label: nightly
+
 - name: Adopt an archive made by plain mongodump
   mongodb_backup:
     import_from: /tmp/dump.archive.gz
@@ -202,6 +237,24 @@ retention:
   description: Backups deleted (or that would be) by retention.
   returned: when keep_last or max_age_days is set
   type: dict
+plan:
+  description:
+    - In check mode, where the dump would run (C(runs_in)) and its command line
+      (C(command), password redacted); for a one-off container also C(image) (resolved),
+      C(network) and C(name_prefix) of the container.
+  returned: check mode
+  type: dict
+  sample:
+    runs_in: one-off container, removed afterwards
+    image: mongo:7.0
+    network: airflow-crawler-system_backend
+    name_prefix: acs-backup-tools-
+    command: [mongodump, "--uri=mongodb://mongodb:27017", --archive, --gzip, --quiet]
+    archive: null
+docker:
+  description: How the docker method ran, C(container), or C(image) and C(network) of the one-off container.
+  returned: when method is docker
+  type: dict
 manifest:
   description: The manifest as written.
   returned: when a backup was made or found
@@ -231,7 +284,9 @@ def argument_spec():
         databases=dict(type="list", elements="str"),
         method=dict(type="str", default="auto", choices=["auto", "mongodump", "docker", "native"]),
         container=dict(type="str"),
-        container_uri=dict(type="str", default="mongodb://localhost:27017"),
+        network=dict(type="str"),
+        image=dict(type="str"),
+        container_uri=dict(type="str"),
         tools_dir=dict(type="path"),
         if_older_than=dict(type="str"),
         import_from=dict(type="path"),
@@ -247,8 +302,13 @@ MODULE_KWARGS = dict(
         ("import_from", "databases"),
         ("import_from", "if_older_than"),
         ("import_from", "container"),
+        ("import_from", "network"),
+        ("import_from", "image"),
+        ("container", "network"),
+        ("container", "image"),
     ],
-    required_if=[("method", "docker", ("container",))],
+    required_if=[("method", "docker", ("container", "network"), True)],
+    required_by={"image": ("network",)},
     required_together=[("login_user", "login_password")],
 )
 
@@ -272,8 +332,12 @@ def run(module):
                 method=p["method"],
                 container=p["container"],
                 container_uri=mongo_uri_with_login(
-                    p["container_uri"], p["login_user"], p["login_password"]
+                    p["container_uri"] or acs_backup.default_container_uri(p["network"]),
+                    p["login_user"],
+                    p["login_password"],
                 ),
+                network=p["network"],
+                image=p["image"],
                 tools_dir=p["tools_dir"],
                 if_older_than=p["if_older_than"],
                 s3=p["s3"],
@@ -297,7 +361,7 @@ def run(module):
     manifest = {
         k: v
         for k, v in result.items()
-        if k not in ("changed", "skipped_reason", "retention", "check_mode", "remote_url")
+        if k not in ("changed", "skipped_reason", "retention", "check_mode", "remote_url", "plan")
     }
     result["manifest"] = manifest
     result.setdefault("remote_url", None)

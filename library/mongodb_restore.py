@@ -32,7 +32,11 @@ requirements:
 attributes:
   check_mode:
     support: full
-    details: Verifies the archive and reports each collection that would be replaced.
+    details:
+      - Verifies the archive and reports each collection that would be replaced, and in
+        I(plan) the safety backup it would take (path, where and how) and where the
+        restore would run with its command line (password redacted); for a one-off
+        container also the resolved image and the network. Starts no container.
   diff_mode:
     support: full
     details: Document counts per collection before and after.
@@ -58,17 +62,40 @@ options:
     type: path
     default: /data/backups
   method:
-    description: C(auto) picks mongorestore on the host, then in I(container), then native.
+    description:
+      - C(auto) picks mongorestore on the host, then in I(container), then a one-off
+        container on I(network), then native.
+      - C(docker) needs I(container) or I(network).
     type: str
     choices: [auto, mongodump, docker, native]
     default: auto
   container:
-    description: Name of the mongodb container.
+    description:
+      - Name of the mongodb container; the tools run in it through C(docker exec).
+      - Mutually exclusive with I(network) and I(image).
+    type: str
+  network:
+    description:
+      - The stack network, for example C(airflow-crawler-system_backend). The safety
+        backup and the restore run in one-off containers attached to it, against the
+        mongodb service by name; the archive is copied into the container before it
+        starts, and the container is removed afterwards, also when the run fails.
+      - Needs I(method=docker) or I(method=auto). Mutually exclusive with I(container).
+    type: str
+  image:
+    description:
+      - Image of the one-off container; it must have mongodump and mongorestore.
+      - Default is the image of the running C(mongodb) service container on
+        I(network) (its compose service label), the stack's mongodb image.
+      - Requires I(network).
     type: str
   container_uri:
-    description: Connection string used inside I(container); I(login_user) is merged in too.
+    description:
+      - Connection string the tools use inside the container; I(login_user) is merged in
+        too.
+      - Default C(mongodb://localhost:27017) with I(container), C(mongodb://mongodb:27017)
+        (the service by name) with I(network).
     type: str
-    default: mongodb://localhost:27017
   tools_dir:
     description: Directory holding mongodump and mongorestore.
     type: path
@@ -120,6 +147,12 @@ EXAMPLES = r"""
   mongodb_restore:
     source: /data/backups/20261127T030000Z-nightly.archive.gz
 
+- name: Restore with mongorestore in a one-off container on the stack network
+  mongodb_restore:
+    source: /data/backups/20261127T030000Z-nightly.archive.gz
+    method: docker
+    network: airflow-crawler-system_backend
+
 - name: Restore from the bucket on a fresh host
   mongodb_restore:
     source: prod/mongodb/20261127T030000Z-nightly.archive.gz
@@ -154,6 +187,14 @@ restored_counts:
   description: Document counts after the restore (equal to the manifest's).
   returned: success, not in check mode
   type: dict
+plan:
+  description:
+    - In check mode, what a real run would do after the verification; C(safety_backup)
+      (C(path), C(method), C(runs_in), C(command); null with I(skip_safety_backup)) and
+      C(restore) (C(runs_in), C(command), and for a one-off container C(image),
+      C(network), C(name_prefix) and the C(archive) copied in). Passwords are redacted.
+  returned: check mode
+  type: dict
 method:
   description: How the restore was done.
   returned: success
@@ -182,7 +223,9 @@ def argument_spec():
         backup_dir=dict(type="path", default="/data/backups"),
         method=dict(type="str", default="auto", choices=["auto", "mongodump", "docker", "native"]),
         container=dict(type="str"),
-        container_uri=dict(type="str", default="mongodb://localhost:27017"),
+        network=dict(type="str"),
+        image=dict(type="str"),
+        container_uri=dict(type="str"),
         tools_dir=dict(type="path"),
         s3=dict(type="dict", options=s3_argument_spec()),
         skip_safety_backup=dict(type="bool", default=False),
@@ -192,7 +235,9 @@ def argument_spec():
 
 MODULE_KWARGS = dict(
     supports_check_mode=True,
-    required_if=[("method", "docker", ("container",))],
+    mutually_exclusive=[("container", "network"), ("container", "image")],
+    required_if=[("method", "docker", ("container", "network"), True)],
+    required_by={"image": ("network",)},
     required_together=[("login_user", "login_password")],
 )
 
@@ -222,8 +267,12 @@ def run(module):
             method=p["method"],
             container=p["container"],
             container_uri=mongo_uri_with_login(
-                p["container_uri"], p["login_user"], p["login_password"]
+                p["container_uri"] or acs_backup.default_container_uri(p["network"]),
+                p["login_user"],
+                p["login_password"],
             ),
+            network=p["network"],
+            image=p["image"],
             tools_dir=p["tools_dir"],
             s3=p["s3"],
             skip_safety_backup=p["skip_safety_backup"],

@@ -13,7 +13,9 @@ Public functions (everything else is internal):
     ``<backup_dir>/<YYYYmmddTHHMMSSZ>-<label>.archive.gz`` (mongodump archive
     format, gzip), hashing while it streams, then write the manifest
     ``<stem>.manifest.json`` beside it. Options: ``databases``, ``method``
-    (auto|mongodump|docker|native), ``container``, ``tools_dir``,
+    (auto|mongodump|docker|native), ``container`` (tools run in it) or
+    ``network`` with optional ``image`` (tools run in a one-off container on
+    the stack network, removed afterwards), ``container_uri``, ``tools_dir``,
     ``if_older_than`` (seconds or "12h"/"1d"), ``s3`` (dict, see
     ``S3Settings``), ``keep_last``/``max_age_days`` (retention afterwards),
     ``check_mode``. Returns the manifest plus ``path``, ``manifest_path``,
@@ -34,7 +36,9 @@ Public functions (everything else is internal):
     key (with ``s3``) or None for the newest good backup. Verifies first,
     takes a safety backup unless ``skip_safety_backup=True``, restores with
     drop semantics, then checks the counts against the manifest.
-    ``check_mode`` reports what would be replaced.
+    ``check_mode`` reports what would be replaced and, in ``plan``, the safety
+    backup and the restore step it would run. Same method options as
+    ``run_backup``.
 
 ``import_archive(source, backup_dir, label="imported") -> dict``
     Adopt an archive made by plain ``mongodump --archive --gzip``: read it to
@@ -51,6 +55,7 @@ All failures raise ``BackupError`` whose message names the problem and the fix.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import gzip
 import hashlib
@@ -65,6 +70,7 @@ import subprocess
 import tempfile
 import time
 import zlib
+from urllib.parse import urlsplit, urlunsplit
 
 try:
     import bson
@@ -103,6 +109,10 @@ _MAX_BSON = 48 * 1024 * 1024  # a 16 MiB document plus mongodump's headroom
 
 class BackupError(Exception):
     """A backup, verification or restore problem, phrased for an operator."""
+
+
+class _PartialRestore(Exception):
+    """The restore step failed after it may have changed data."""
 
 
 # ---------------------------------------------------------------- helpers
@@ -633,23 +643,229 @@ def _stream_docker_exec(container, cmd, out):
     return code, b"".join(stderr).decode(errors="replace")
 
 
-def _choose_method(method, tools_dir, container, tool):
+# One-off tools container: a new container from ``image`` on the stack network
+# runs one mongodump/mongorestore against the mongodb service by name, and is
+# removed afterwards whatever happened.
+
+ONE_OFF_PREFIX = "acs-backup-tools-"
+STACK_MONGODB_SERVICE = "mongodb"
+ONE_OFF_URI = "mongodb://mongodb:27017"
+CONTAINER_URI = "mongodb://localhost:27017"
+_RESTORE_DIR = "/tmp"  # noqa: S108 - a path inside the tools container
+_RESTORE_NAME = "acs-restore" + ARCHIVE_SUFFIX
+
+
+def default_container_uri(network=None):
+    """Where the tools find the server: the service by name from a one-off
+    container on the stack network, localhost inside the mongodb container."""
+    return ONE_OFF_URI if network else CONTAINER_URI
+
+
+def redact_uri(uri):
+    """The URI with its password replaced, for reports and messages."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc or ":" not in parts.netloc.rsplit("@", 1)[0]:
+        return uri
+    user, host = parts.netloc.rsplit("@", 1)
+    netloc = "{}:********@{}".format(user.split(":", 1)[0], host)
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _docker_engine():
+    try:
+        import docker
+    except ImportError as exc:
+        raise BackupError(
+            "method=docker needs the docker Python SDK on the host (pip install docker)"
+        ) from exc
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # docker.errors.* and connection errors alike
+        raise BackupError(
+            f"the Docker engine is not reachable ({exc}); method=docker runs the tools "
+            "through it: check DOCKER_HOST and that dockerd runs"
+        ) from exc
+    return docker, client
+
+
+def resolve_one_off(image, network):
+    """(image, network) of the one-off tools container, both checked to exist.
+
+    Without ``image``: the image of the stack's ``mongodb`` service container
+    on that network (its compose service label), which has the tools in the
+    official mongo image.
+    """
+    docker, client = _docker_engine()
+    try:
+        try:
+            client.networks.get(network)
+        except docker.errors.NotFound as exc:
+            raise BackupError(
+                f"network={network!r} does not exist in the Docker engine: give the stack's "
+                "network (docker network ls; for example airflow-crawler-system_backend)"
+            ) from exc
+        if not image:
+            found = client.containers.list(
+                filters={
+                    "network": network,
+                    "label": f"com.docker.compose.service={STACK_MONGODB_SERVICE}",
+                }
+            )
+            if not found:
+                raise BackupError(
+                    f"no running {STACK_MONGODB_SERVICE} service container on network "
+                    f"{network!r} to take the image from: give image (one with mongodump "
+                    "and mongorestore, for example mongo:7.0)"
+                )
+            image = found[0].attrs["Config"]["Image"]
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound as exc:
+            raise BackupError(
+                f"image={image!r} is not in the Docker engine: pull or build it first, or give "
+                "another image with mongodump and mongorestore"
+            ) from exc
+    finally:
+        client.close()
+    return image, network
+
+
+def one_off_plan(tool, image, network, container_uri, archive_path=None):
+    """What a one-off run does, as check mode reports it (password redacted)."""
+    return {
+        "runs_in": "one-off container, removed afterwards",
+        "image": image,
+        "network": network,
+        "name_prefix": ONE_OFF_PREFIX,
+        "command": _tool_command(tool, redact_uri(container_uri)),
+        "archive": archive_path,
+    }
+
+
+def _tool_command(tool, uri):
+    if tool == "mongodump":
+        return ["mongodump", "--uri=" + uri, "--archive", "--gzip", "--quiet"]
+    inside = f"{_RESTORE_DIR}/{_RESTORE_NAME}"
+    return ["mongorestore", "--uri=" + uri, "--archive=" + inside, "--gzip", "--drop", "--quiet"]
+
+
+def _run_one_off(tool, image, network, container_uri, out=None, archive=None):
+    """Run ``tool`` in a new container from image on network; returns (code, stderr).
+
+    mongodump's stdout streams into ``out``; for mongorestore the ``archive``
+    file is copied into the container before it starts. The container is
+    removed in every case, also when the run or the copy fails.
+    """
+    import tarfile
+    import uuid
+
+    docker, client = _docker_engine()
+    cmd = _tool_command(tool, container_uri)
+    name = ONE_OFF_PREFIX + uuid.uuid4().hex[:12]
+    try:
+        try:
+            cont = client.containers.create(
+                image,
+                cmd[1:],
+                entrypoint=[cmd[0]],
+                name=name,
+                network=network,
+                labels={"org.airflow-crawler-system.backup-tools": tool},
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise BackupError(f"image={image!r} is not in the Docker engine: pull it") from exc
+        except docker.errors.APIError as exc:
+            raise BackupError(
+                f"could not create the one-off {tool} container from {image} on network "
+                f"{network}: {exc}"
+            ) from exc
+        try:
+            if archive is not None:
+                with tempfile.TemporaryFile() as tar_buf:
+                    with tarfile.open(fileobj=tar_buf, mode="w") as tar:
+                        tar.add(archive, arcname=_RESTORE_NAME)
+                    tar_buf.seek(0)
+                    if not cont.put_archive(_RESTORE_DIR, tar_buf):
+                        raise BackupError(f"could not copy {archive} into the {tool} container")
+            # Attached before the start: no output is lost.
+            stream = client.api.attach(cont.id, stdout=True, stderr=True, stream=True, demux=True)
+            cont.start()
+            stderr = []
+            for chunk_out, chunk_err in stream:
+                if chunk_out and out is not None:
+                    out.write(chunk_out)
+                if chunk_err:
+                    stderr.append(chunk_err)
+            code = cont.wait().get("StatusCode", -1)
+            return code, b"".join(stderr).decode(errors="replace")
+        except docker.errors.APIError as exc:
+            raise BackupError(f"the one-off {tool} container {name} failed: {exc}") from exc
+        finally:
+            with contextlib.suppress(docker.errors.NotFound):
+                cont.remove(force=True)
+    finally:
+        client.close()
+
+
+def _choose_method(method, tools_dir, container, tool, network=None, image=None):
     if method not in ("auto", "mongodump", "docker", "native"):
         raise BackupError(f"method={method!r} is invalid: use auto, mongodump, docker or native")
+    if container and (network or image):
+        raise BackupError(
+            "container and network/image are mutually exclusive: container runs the tools in "
+            "the mongodb container, network (with image) in a one-off container"
+        )
+    if image and not network:
+        raise BackupError(
+            f"image={image!r} needs network (the stack network the one-off container joins)"
+        )
+    if network and method in ("mongodump", "native"):
+        raise BackupError(
+            f"network={network!r} applies to method=docker (or auto) only, not method={method}"
+        )
     if method == "auto":
         if find_tool(tool, tools_dir):
             return "mongodump"
         if container and _docker_has_tool(container, tool)[0]:
             return "docker"
-        return "native"
+        return "docker" if network else "native"
     if method == "mongodump" and not find_tool(tool, tools_dir):
         raise BackupError(
             f"method=mongodump but {tool} is not in tools_dir or on PATH; install the MongoDB "
             "database tools or use method=auto"
         )
-    if method == "docker" and not container:
-        raise BackupError("method=docker needs container (the mongodb container name)")
+    if method == "docker" and not (container or network):
+        raise BackupError(
+            "method=docker needs container (the mongodb container name) or network (the stack "
+            "network, for a one-off tools container)"
+        )
     return method
+
+
+def _plan(chosen, tool, uri, container, container_uri, network, image, tools_dir, archive):
+    """What the dump or restore step will run, as check mode reports it."""
+    if chosen == "docker" and network:
+        return one_off_plan(tool, image, network, container_uri, archive)
+    if chosen == "docker":
+        command = _tool_command(tool, redact_uri(container_uri))
+        if tool == "mongodump":
+            runs_in = f"container {container} (docker exec), output streamed to the host"
+        else:
+            runs_in = f"container {container} (docker exec), archive copied in first"
+        return {"runs_in": runs_in, "container": container, "command": command}
+    if chosen == "mongodump":
+        path = find_tool(tool, tools_dir)
+        if tool == "mongodump":
+            command = [path, "--uri=" + redact_uri(uri), "--archive", "--gzip", "--quiet"]
+        else:
+            command = [path, "--uri=" + redact_uri(uri), "--archive=" + archive, "--gzip"]
+            command += ["--drop", "--quiet"]
+        return {"runs_in": "this host", "command": command}
+    what = "pymongo and the engine's archive writer"
+    if tool == "mongorestore":
+        what = "pymongo: drop, create, insert the archived documents, then the indexes"
+    return {"runs_in": f"this host ({what})", "command": None}
 
 
 # ------------------------------------------------------------- manifests
@@ -1010,7 +1226,7 @@ def run_backup(
     databases=None,
     method="auto",
     container=None,
-    container_uri="mongodb://localhost:27017",
+    container_uri=None,
     tools_dir=None,
     if_older_than=None,
     s3=None,
@@ -1019,9 +1235,12 @@ def run_backup(
     compress_level=6,
     check_mode=False,
     now=None,
+    network=None,
+    image=None,
 ):
     """Make one backup (see the module docstring); returns a result dict."""
     validate_label(label)
+    container_uri = container_uri or default_container_uri(network)
     min_age = parse_duration(if_older_than)
     if min_age is not None:
         newest = last_good_backup(backup_dir)
@@ -1038,7 +1257,9 @@ def run_backup(
                     remote_url=(newest.get("remote") or {}).get("url"),
                 )
                 return result
-    chosen = _choose_method(method, tools_dir, container, "mongodump")
+    chosen = _choose_method(method, tools_dir, container, "mongodump", network, image)
+    if chosen == "docker" and network:
+        image, network = resolve_one_off(image, network)
     started = now or utcnow()
     name = backup_name(started, label)
     archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
@@ -1050,6 +1271,9 @@ def run_backup(
             "path": archive,
             "manifest_path": manifest_path_for(archive),
             "method": chosen,
+            "plan": _plan(
+                chosen, "mongodump", uri, container, container_uri, network, image, tools_dir, None
+            ),
             "remote_url": S3Settings(s3).url(name + ARCHIVE_SUFFIX) if s3 else None,
             "skipped_reason": None,
         }
@@ -1093,6 +1317,16 @@ def run_backup(
                 if code != 0:
                     raise BackupError(f"mongodump exited with {code}: {stderr.strip()[-2000:]}")
                 counts = None
+            elif network:
+                # The version is the one mongodump writes into the archive header.
+                tool = None
+                code, stderr = _run_one_off("mongodump", image, network, container_uri, out=hashing)
+                if code != 0:
+                    raise BackupError(
+                        f"mongodump in a one-off container from {image} on network {network} "
+                        f"exited with {code}: {stderr.strip()[-2000:]}"
+                    )
+                counts = None
             else:
                 _ok, version = _docker_has_tool(container, "mongodump")
                 tool = {
@@ -1111,7 +1345,11 @@ def run_backup(
             os.fsync(raw.fileno())
         if counts is None:
             # Counts come from the archive itself: proves it reads to the end.
-            counts = read_archive(partial).counts
+            reader = read_archive(partial)
+            counts = reader.counts
+            if tool is None:
+                version = (reader.header or {}).get("tool_version") or "unknown"
+                tool = {"name": "mongodump", "version": version}
         # Measured from the start so a fixed "now" (tests, replays) stays consistent.
         finished = started + _dt.timedelta(seconds=time.monotonic() - t0)
         os.replace(partial, archive)
@@ -1141,6 +1379,12 @@ def run_backup(
         "totals": _totals(counts),
         "remote": None,
     }
+    if chosen == "docker":
+        manifest["docker"] = (
+            {"container": None, "image": image, "network": network}
+            if network
+            else {"container": container, "image": None, "network": None}
+        )
     mpath = manifest_path_for(archive)
     _write_json_atomic(mpath, manifest)
     manifest.update(path=archive, manifest_path=mpath, good=True)
@@ -1388,18 +1632,31 @@ def restore(
     backup_dir="/data/backups",
     method="auto",
     container=None,
-    container_uri="mongodb://localhost:27017",
+    container_uri=None,
     tools_dir=None,
     s3=None,
     skip_safety_backup=False,
     safety_label="pre-restore",
     check_mode=False,
+    network=None,
+    image=None,
 ):
     """Verify, take a safety backup, restore with --drop semantics, check counts."""
+    container_uri = container_uri or default_container_uri(network)
+    chosen = _choose_method(method, tools_dir, container, "mongorestore", network, image)
     archive = resolve_source(source, backup_dir, s3=s3)
     manifest, verified = _verify(archive)
     counts = manifest_counts(manifest)
-    chosen = _choose_method(method, tools_dir, container, "mongorestore")
+    if chosen == "docker" and network:
+        image, network = resolve_one_off(image, network)
+    tools = dict(
+        method=method,
+        container=container,
+        container_uri=container_uri,
+        tools_dir=tools_dir,
+        network=network,
+        image=image,
+    )
     client = _client(uri)
     try:
         _server_version(client)
@@ -1426,20 +1683,32 @@ def restore(
         }
         if check_mode:
             result["replaced"] = replaced_from(_current_counts(client, counts))
+            safety = None
+            if not skip_safety_backup:
+                planned = run_backup(uri, backup_dir, label=safety_label, check_mode=True, **tools)
+                safety = {"path": planned["path"], "method": planned["method"]}
+                safety.update(planned["plan"])
+            result["plan"] = {
+                "verified": True,
+                "safety_backup": safety,
+                "restore": _plan(
+                    chosen,
+                    "mongorestore",
+                    uri,
+                    container,
+                    container_uri,
+                    network,
+                    image,
+                    tools_dir,
+                    archive,
+                ),
+            }
             return result
         if chosen == "mongodump":
             # mongorestore's own dry run too, when the real tool is here.
             _run_mongorestore(find_tool("mongorestore", tools_dir), uri, archive, dry_run=True)
         if not skip_safety_backup:
-            result["safety_backup"] = run_backup(
-                uri,
-                backup_dir,
-                label=safety_label,
-                method=method,
-                container=container,
-                container_uri=container_uri,
-                tools_dir=tools_dir,
-            )
+            result["safety_backup"] = run_backup(uri, backup_dir, label=safety_label, **tools)
             # The safety backup counted the data being replaced: no second scan.
             result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))
         else:
@@ -1450,9 +1719,18 @@ def restore(
                 _restore_native(client, archive, verified)
             elif chosen == "mongodump":
                 _run_mongorestore(find_tool("mongorestore", tools_dir), uri, archive)
+            elif network:
+                code, stderr = _run_one_off(
+                    "mongorestore", image, network, container_uri, archive=archive
+                )
+                if code != 0:
+                    raise _PartialRestore(
+                        f"mongorestore in a one-off container from {image} on network "
+                        f"{network} exited with {code}: {stderr.strip()[-2000:]}"
+                    )
             else:
                 _restore_docker(container, container_uri, archive)
-        except pymongo.errors.PyMongoError as exc:
+        except (pymongo.errors.PyMongoError, _PartialRestore) as exc:
             safety = (result["safety_backup"] or {}).get("path")
             raise BackupError(
                 f"restore failed part way ({exc}); the data may be incomplete: restore the "

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 BIN_DIR = Path(os.environ.get("ACS_BUILD_DIR", "/var/cache/acs-build")) / "bin"
@@ -21,3 +25,45 @@ def snapshot(client, databases=("crawler", "metrics")):
             indexes = sorted(ix["name"] for ix in client[db][coll].list_indexes())
             state[f"{db}.{coll}"] = (docs, indexes)
     return state
+
+
+def play(tmp_path, tasks, check=False, diff=False):
+    """Run one localhost play; returns {task name: result}."""
+    cfg = tmp_path / "ansible.cfg"
+    cfg.write_text(
+        "[defaults]\n"
+        f"library = {REPO / 'library'}\n"
+        f"module_utils = {REPO / 'module_utils'}\n"
+        "stdout_callback = ansible.posix.json\n"
+        "retry_files_enabled = false\n"
+    )
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        yaml.safe_dump([{"name": "t", "hosts": "localhost", "gather_facts": False, "tasks": tasks}])
+    )
+    cmd = [
+        str(Path(sys.executable).with_name("ansible-playbook")),
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "-e",
+        f"ansible_python_interpreter={sys.executable}",
+        str(playbook),
+    ]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    try:
+        report = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError(
+            f"ansible-playbook output is not JSON:\n{proc.stdout}\n{proc.stderr}"
+        ) from None
+    results = {}
+    for task in report["plays"][0]["tasks"]:
+        results[task["task"]["name"]] = task["hosts"]["localhost"]
+    return results

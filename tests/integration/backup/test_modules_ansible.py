@@ -3,59 +3,12 @@ mode first, then for real, then again to prove idempotence."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from backup_support import REPO, snapshot
+from backup_support import play, snapshot
 
 pytestmark = pytest.mark.integration
-
-
-def play(tmp_path, tasks, check=False, diff=False):
-    """Run one localhost play; returns {task name: result}."""
-    cfg = tmp_path / "ansible.cfg"
-    cfg.write_text(
-        "[defaults]\n"
-        f"library = {REPO / 'library'}\n"
-        f"module_utils = {REPO / 'module_utils'}\n"
-        "stdout_callback = ansible.posix.json\n"
-        "retry_files_enabled = false\n"
-    )
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        yaml.safe_dump([{"name": "t", "hosts": "localhost", "gather_facts": False, "tasks": tasks}])
-    )
-    cmd = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        "-i",
-        "localhost,",
-        "-c",
-        "local",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-        str(playbook),
-    ]
-    if check:
-        cmd.append("--check")
-    if diff:
-        cmd.append("--diff")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(cfg), ANSIBLE_NOCOLOR="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
-    try:
-        report = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError(
-            f"ansible-playbook output is not JSON:\n{proc.stdout}\n{proc.stderr}"
-        ) from None
-    results = {}
-    for task in report["plays"][0]["tasks"]:
-        results[task["task"]["name"]] = task["hosts"]["localhost"]
-    return results
 
 
 def test_backup_module_check_mode_then_real_then_idempotent(mongo_uri, seeded, tmp_path):

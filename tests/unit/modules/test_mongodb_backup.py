@@ -28,7 +28,27 @@ def _fake_backup(backup_dir, name, finished_at, size=10):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"method": "docker"}, "method is docker but all of the following are missing: container"),
+        (
+            {"method": "docker"},
+            "method is docker but any of the following are missing: container, network",
+        ),
+        (
+            {"container": "acs-mongodb-1", "network": "stack_backend"},
+            "parameters are mutually exclusive: container|network",
+        ),
+        (
+            {"container": "acs-mongodb-1", "image": "mongo:7.0"},
+            "parameters are mutually exclusive: container|image",
+        ),
+        ({"image": "mongo:7.0"}, "missing parameter(s) required by 'image': network"),
+        (
+            {"import_from": "/tmp/x", "network": "stack_backend"},
+            "parameters are mutually exclusive: import_from|network",
+        ),
+        (
+            {"method": "native", "network": "stack_backend"},
+            "network='stack_backend' applies to method=docker (or auto) only, not method=native",
+        ),
         (
             {"import_from": "/tmp/x", "databases": ["crawler"]},
             "parameters are mutually exclusive: import_from|databases",

@@ -28,7 +28,19 @@ def _archive_with_manifest(tmp_path, sha="0" * 64):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"method": "docker"}, "method is docker but all of the following are missing: container"),
+        (
+            {"method": "docker"},
+            "method is docker but any of the following are missing: container, network",
+        ),
+        (
+            {"container": "acs-mongodb-1", "network": "stack_backend"},
+            "parameters are mutually exclusive: container|network",
+        ),
+        ({"image": "mongo:7.0"}, "missing parameter(s) required by 'image': network"),
+        (
+            {"method": "native", "network": "stack_backend"},
+            "network='stack_backend' applies to method=docker (or auto) only, not method=native",
+        ),
         ({"login_password": "x"}, "parameters are required together"),
         ({"safety_label": "no spaces"}, "label='no spaces' is invalid"),
     ],
