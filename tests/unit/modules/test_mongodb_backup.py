@@ -124,3 +124,42 @@ def test_import_of_a_file_that_is_not_an_archive_fails_clearly(run_module, tmp_p
         run_module("mongodb_backup", {"backup_dir": str(tmp_path / "b"), "import_from": str(junk)})
     assert "not a mongodump archive" in failed.value.result["msg"]
     assert not (tmp_path / "b").exists()
+
+
+def test_check_mode_plan_for_the_mongodb_container_redacts_the_password(run_module, tmp_path):
+    result = run_module(
+        "mongodb_backup",
+        {
+            "backup_dir": str(tmp_path / "b"),
+            "method": "docker",
+            "container": "acs-mongodb-1",
+            "login_user": "backup",
+            "login_password": "s3cret-pw",
+            "_ansible_check_mode": True,
+        },
+    )
+    assert result["method"] == "docker"
+    assert result["plan"] == {
+        "runs_in": "container acs-mongodb-1 (docker exec), output streamed to the host",
+        "container": "acs-mongodb-1",
+        "command": [
+            "mongodump",
+            "--uri=mongodb://backup:********@localhost:27017",
+            "--archive",
+            "--gzip",
+            "--quiet",
+        ],
+    }
+    assert "s3cret-pw" not in json.dumps(result)
+    assert not (tmp_path / "b").exists()
+
+
+def test_check_mode_plan_for_native(run_module, tmp_path):
+    result = run_module(
+        "mongodb_backup",
+        {"backup_dir": str(tmp_path / "b"), "method": "native", "_ansible_check_mode": True},
+    )
+    assert result["plan"] == {
+        "runs_in": "this host (pymongo and the engine's archive writer)",
+        "command": None,
+    }
