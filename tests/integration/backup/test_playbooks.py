@@ -32,7 +32,11 @@ def stack_mongodb():
     project = "acs-test-" + uuid.uuid4().hex[:8]
     network = client.networks.create(project + "_default")
     container = client.containers.run(
-        IMAGE, name=f"{project}-mongodb-1", network=network.name, detach=True
+        IMAGE,
+        name=f"{project}-mongodb-1",
+        network=network.name,
+        detach=True,
+        labels={"com.docker.compose.project": project, "com.docker.compose.service": "mongodb"},
     )
     try:
         container.reload()
@@ -130,3 +134,26 @@ def test_backup_then_restore_playbooks(stack_mongodb, tmp_path):
     assert "-pre-restore.archive.gz" in report
     health = tasks["The stack is healthy after the restore"]
     assert health["healthy"] == ["mongodb"]
+
+
+def test_backup_playbook_plans_a_one_off_tools_container_in_check_mode(stack_mongodb, tmp_path):
+    project, _ = stack_mongodb
+    backups = tmp_path / "backups"
+    rc, tasks = run_playbook(
+        tmp_path,
+        "backup.yml",
+        "--check",
+        "-e",
+        f"stack_project_name={project}",
+        "-e",
+        f"stack_backup_dir={backups}",
+        "-e",
+        f"backup_tools_network={project}_default",
+    )
+    assert rc == 0, [t.get("msg") for t in tasks.values() if t.get("failed")]
+    planned = tasks["Back up MongoDB to " + str(backups)]
+    assert planned["method"] == "docker"
+    assert planned["plan"]["runs_in"].startswith("one-off container")
+    assert planned["plan"]["network"] == f"{project}_default"
+    assert planned["plan"]["image"] == IMAGE
+    assert not backups.exists() or not any(backups.iterdir())
