@@ -1,8 +1,11 @@
 """What an operator sees on a fresh server after `site.yml` deployed the stack."""
 
 import json
+import shlex
+import time
 
 import pytest
+import yaml
 
 PROJECT = "airflow-crawler-system"
 PROJECT_DIR = f"/opt/{PROJECT}"
@@ -30,6 +33,30 @@ HTTP_GET = (
     " r = urllib.request.urlopen(sys.argv[1], timeout=10, context=ctx);"
     " print(r.status); print(r.read().decode())' {}"
 )
+
+
+# Any method, JSON body and headers: prints the status, then the body.
+HTTP_REQUEST = """
+import json, sys, urllib.error, urllib.request
+method, url, headers, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+req = urllib.request.Request(url, method=method, headers=headers, data=body.encode() or None)
+try:
+    r = urllib.request.urlopen(req, timeout=30)
+    status, text = r.status, r.read().decode()
+except urllib.error.HTTPError as exc:
+    status, text = exc.code, exc.read().decode()
+print(status)
+print(text)
+"""
+
+
+def _request(host, method, url, headers=None, body=None):
+    headers = dict(headers or {}, **({"Content-Type": "application/json"} if body else {}))
+    args = [method, url, json.dumps(headers), json.dumps(body) if body is not None else ""]
+    result = host.run("python3 -c " + " ".join(shlex.quote(a) for a in [HTTP_REQUEST, *args]))
+    assert result.rc == 0, f"{method} {url}: {result.stderr}"
+    status, _, text = result.stdout.partition("\n")
+    return int(status), (json.loads(text) if text.strip() else None)
 
 
 def _containers(host):
@@ -127,3 +154,84 @@ def test_no_default_or_weak_passwords_were_deployed(host):
     assert secrets, "the .env file carries no secrets at all"
     weak = {k for k, v in secrets.items() if len(v) < 16 or v.lower() in {"admin", "airflow"}}
     assert not weak, weak
+
+
+FIXTURE_PAGE = "<html><body><h1>Fixture page</h1><p>served on the stack network</p></body></html>"
+
+
+def test_a_dag_run_crawls_a_fixture_site_into_mongodb(host):
+    """The whole path an operator relies on: a source created through the API
+    becomes a DAG, the API triggers it in Airflow, the scheduler runs the
+    crawl, and the results are in MongoDB."""
+    creds = yaml.safe_load(
+        host.file("/root/.airflow-crawler-system/credentials.yml").content_string
+    )
+    key = {"X-API-Key": creds["api_key"]}
+    api, airflow = "http://127.0.0.1:8000", "http://127.0.0.1:8080"
+    host.check_output(
+        "mkdir -p /tmp/fixture-site && echo %s > /tmp/fixture-site/index.html && "
+        "docker rm -f acs-fixture-site >/dev/null 2>&1; "
+        f"docker run -d --name acs-fixture-site --network {PROJECT}_backend --network-alias fixture-site "
+        "-v /tmp/fixture-site:/site:ro acs-local/python:3.11 python3 -m http.server 8000 --directory /site",
+        FIXTURE_PAGE,
+    )
+    try:
+        status, body = _request(
+            host,
+            "POST",
+            f"{api}/api/sources",
+            key,
+            {
+                "name": "fixture",
+                "start_urls": ["http://fixture-site:8000/index.html"],
+                "mode": "static",
+                "schedule": None,
+                "fields": {"heading": {"selector": "h1"}},
+                "politeness": {"obey_robots": False, "delay_seconds": 0},
+            },
+        )
+        assert status == 201, body
+        status, token = _request(
+            host,
+            "POST",
+            f"{airflow}/auth/token",
+            body={"username": "acs_admin", "password": creds["airflow_admin_password"]},
+        )
+        assert status in (200, 201), token
+        auth = {"Authorization": f"Bearer {token['access_token']}"}
+        dag = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            status, dag = _request(host, "GET", f"{airflow}/api/v2/dags/crawl_fixture", auth)
+            if status == 200 and not dag["is_stale"]:
+                break
+            time.sleep(5)
+        assert dag and not dag.get("is_stale", True), (
+            f"the DAG processor did not create crawl_fixture: {dag}"
+        )
+        status, _ = _request(
+            host, "PATCH", f"{airflow}/api/v2/dags/crawl_fixture", auth, {"is_paused": False}
+        )
+        assert status == 200
+
+        status, run = _request(host, "POST", f"{api}/api/sources/fixture/crawl", key)
+        assert status == 202, run
+        assert run["via"] == "airflow"
+        state = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            _, dag_run = _request(
+                host, "GET", f"{airflow}/api/v2/dags/crawl_fixture/dagRuns/{run['run_id']}", auth
+            )
+            state = dag_run.get("state")
+            if state in ("success", "failed"):
+                break
+            time.sleep(5)
+        assert state == "success", dag_run
+
+        status, results = _request(host, "GET", f"{api}/api/results?source=fixture")
+        assert status == 200
+        assert [item["fields"].get("heading") for item in results["items"]] == ["Fixture page"]
+    finally:
+        _request(host, "DELETE", f"{api}/api/sources/fixture", key)
+        host.run("docker rm -f acs-fixture-site")
