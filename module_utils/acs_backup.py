@@ -608,14 +608,8 @@ def _tool_version(path):
 
 
 def _docker_container(container):
+    _docker, client = _docker_engine()
     try:
-        import docker
-    except ImportError as exc:
-        raise BackupError(
-            "method=docker needs the docker Python SDK on the host (pip install docker)"
-        ) from exc
-    try:
-        client = docker.from_env()
         return client, client.containers.get(container)
     except Exception as exc:  # docker.errors.* and connection errors alike
         raise BackupError(
