@@ -25,7 +25,12 @@ from runbook_support import (
     stored_results,
 )
 
-pytestmark = [pytest.mark.integration, pytest.mark.docker]
+# Every fault meets a stack holding realistic content (stack_content_support).
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.docker,
+    pytest.mark.usefixtures("stack_content"),
+]
 AIRFLOW = "http://127.0.0.1:8080"
 
 
@@ -189,6 +194,36 @@ def test_recover_mongodb_stopped_while_a_crawl_writes(deployed_stack, crawl_site
         with mongo_client() as client:
             client["crawler"].drop_collection(probe)
             client["crawler"]["crawl_results"].delete_many({"source": source})
+
+
+def test_recover_crawl_failures_names_the_failing_source(stack_content, tmp_path):
+    """Sources of each mode exist, one of them failing: the procedure reads
+    them by the API's field names, reports the failing one, probes its site,
+    and leaves the healthy browser path alone."""
+    before = document_counts()
+    proc, report, elapsed = run_playbook("recover_crawl_failures", tmp_path)
+    after = document_counts()
+    record("crawl failures, one source failing", playbook_s=elapsed)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    failing_line = next(f for f in report["findings"] if f.startswith("failing sources: "))
+    failing = failing_line.removeprefix("failing sources: ").split(" (of ")[0].split(", ")
+    assert stack_content.failing in failing, failing_line
+    assert not set(stack_content.healthy) & set(failing), failing_line
+    assert stack_content.disabled[0] not in failing, failing_line
+    probed = [f for f in report["findings"] if f.startswith("site of failing source ")]
+    assert any(
+        f.startswith(f"site of failing source {stack_content.failing} ")
+        and stack_content.start_urls[stack_content.failing] in f
+        for f in probed
+    ), probed
+    assert not any(
+        f.startswith(f"site of failing source {name} ")
+        for name in stack_content.healthy
+        for f in probed
+    ), probed
+    assert report["actions"] == [], "one failing source must not restart the Grid"
+    assert report["result"].startswith("browser path healthy; failing sources"), report["result"]
+    assert all(after.get(k, 0) >= v for k, v in before.items()), (before, after)
 
 
 def test_recover_crawl_failures_when_chrome_nodes_stop(deployed_stack, tmp_path):
