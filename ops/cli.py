@@ -9,13 +9,18 @@ and exits with the playbook's status.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ops.runner import ROOT, discover_playbooks, run
+from ops.runner import PLAYBOOK_DIRS, ROOT, discover_playbooks, run
 
 
-def list_playbooks() -> str:
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def list_playbooks(dirs: tuple[Path, ...] = PLAYBOOK_DIRS) -> str:
     """Runbook procedures first (heading and purpose), then the deploy playbooks."""
-    books = discover_playbooks()
+    books = discover_playbooks(dirs)
     runbook = [b for b in books.values() if b.is_runbook]
     other = [b for b in books.values() if not b.is_runbook]
     width = max((len(b.name) for b in books.values()), default=0)
@@ -26,8 +31,7 @@ def list_playbooks() -> str:
     ]
     lines += ["", "Deploy and other playbooks:"]
     lines += [f"  {b.name:<{width}}  {b.purpose}" for b in other]
-    dirs = sorted({str(b.path.parent.relative_to(ROOT)) for b in books.values()})
-    lines += ["", f"(from {', '.join(dirs)})"]
+    lines += ["", f"(from {', '.join(_shown(d) for d in dirs if d.is_dir())})"]
     return "\n".join(lines)
 
 
