@@ -12,12 +12,13 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-PLAYBOOKS := $(wildcard playbooks/*.yml)
+PLAYBOOKS := $(wildcard playbooks/runbook/*.yml playbooks/*.yml)
 
 .PHONY: deploy test preflight venv docker-host images test-host lint syntax unit full-tests clean-venv
 
 # site.yml prepares the Docker host, obtains the images and deploys.
 deploy: venv
+	@echo "== deploy: playbooks/site.yml on $(INVENTORY) (Docker host, images, stack; each task is shown)"
 	ansible-playbook -i $(INVENTORY) playbooks/site.yml
 
 preflight:
@@ -26,6 +27,7 @@ preflight:
 venv: preflight $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt $(wildcard crawler/pyproject.toml) scripts/bootstrap-venv.sh
+	@echo "== venv: $(VENV) with the pinned requirements"
 	scripts/bootstrap-venv.sh $(VENV)
 	touch $@
 
@@ -38,6 +40,7 @@ images: docker-host
 # Everything the integration tests start for real: the deployed stack,
 # FerretDB, Chromium, the Selenium jar, promtool, an S3-compatible server.
 test-host: deploy
+	@echo "== test-host: playbooks/test_host.yml (browser, promtool, S3 server, Airflow venv)"
 	ansible-playbook -i $(INVENTORY) playbooks/test_host.yml
 
 lint: venv
@@ -50,7 +53,7 @@ lint: venv
 
 syntax: venv
 	@echo "== tier: syntax-check ($(words $(PLAYBOOKS)) playbooks)"
-	@for p in $(PLAYBOOKS); do ansible-playbook -i $(INVENTORY) --syntax-check "$$p" >/dev/null || { echo "syntax error in $$p"; exit 1; }; done
+	@for p in $(PLAYBOOKS); do echo "   $$p"; ansible-playbook -i $(INVENTORY) --syntax-check "$$p" >/dev/null || { echo "syntax error in $$p"; exit 1; }; done
 	@echo "== tier: syntax-check passed"
 
 unit: venv

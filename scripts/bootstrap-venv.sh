@@ -1,14 +1,26 @@
 #!/bin/sh
 # Creates the controller virtualenv with the pinned requirements.
+# Prints a step line before each long step; pip prints one line per package
+# (no progress bar without a TTY, so CI logs stay readable).
 set -eu
 venv=${1:-.venv}
+step() { echo "== bootstrap-venv: $*"; }
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-    echo "installing python3-venv (needed for the virtualenv)"
+    step "installing python3-venv (needed for the virtualenv)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv python3-pip
 fi
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet -r requirements.txt
+if [ ! -x "$venv/bin/python" ]; then
+    step "creating the virtualenv $venv"
+    python3 -m venv "$venv"
+fi
+if [ -t 1 ]; then progress=on; else progress=off; fi
+step "installing requirements.txt into $venv (a few minutes on a fresh venv)"
+"$venv/bin/python" -m pip install --progress-bar "$progress" --disable-pip-version-check \
+    -r requirements.txt
 if [ -f crawler/pyproject.toml ]; then
-    "$venv/bin/python" -m pip install --quiet --no-deps -e ./crawler
+    step "installing the crawler package (editable)"
+    "$venv/bin/python" -m pip install --progress-bar "$progress" --disable-pip-version-check \
+        --no-deps -e ./crawler
 fi
+step "done"
