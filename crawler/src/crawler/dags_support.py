@@ -12,6 +12,7 @@ from pathlib import Path
 from pymongo.errors import PyMongoError
 
 from crawler.config import Settings
+from crawler.healing import RETRY_AFTER_RUN
 from crawler.models import Source, load_sources_yaml
 from crawler.storage import Spool, Storage
 
@@ -82,7 +83,8 @@ def needs_healing(stats: dict) -> bool:
 
 def heal(stats: dict, settings: Settings | None = None) -> dict:
     """After a run with failures: replay the spool (E009), then re-crawl once
-    the pages that failed with a transient code (E001/E002/E004/E005/E008),
+    the pages that failed with a code a later attempt can cure
+    (healing.RETRY_AFTER_RUN),
     with the slowed-down politeness the run has recorded."""
     from crawler.engine import crawl_source
 
@@ -96,7 +98,7 @@ def heal(stats: dict, settings: Settings | None = None) -> dict:
             for e in st.db.error_logs.find(
                 {
                     "run_id": stats["_id"],
-                    "code": {"$in": ["E001", "E002", "E004", "E005", "E008"]},
+                    "code": {"$in": [str(c) for c in RETRY_AFTER_RUN]},
                     "url": {"$ne": None},
                 }
             )
@@ -129,9 +131,9 @@ def backup(label: str = "scheduled", settings: Settings | None = None) -> dict:
 
     settings = settings or Settings()
     opts = {}
-    if os.environ.get("BACKUP_KEEP_LAST"):
-        opts["keep_last"] = int(os.environ["BACKUP_KEEP_LAST"])
-    if os.environ.get("BACKUP_MAX_AGE_DAYS"):
-        opts["max_age_days"] = int(os.environ["BACKUP_MAX_AGE_DAYS"])
+    if settings.backup_keep_last is not None:
+        opts["keep_last"] = settings.backup_keep_last
+    if settings.backup_max_age_days is not None:
+        opts["max_age_days"] = settings.backup_max_age_days
     result = engine.run_backup(settings.mongo_uri, str(settings.backup_dir), label=label, **opts)
     return json.loads(json.dumps(result, default=str))

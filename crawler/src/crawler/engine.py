@@ -20,12 +20,18 @@ from crawler.extract import extract, needs_javascript, parse_html
 from crawler.fetch.static import StaticFetcher, backoff_delay
 from crawler.healing import (
     FALLBACK_SELECTOR,
-    RETRY,
     SLOW_DOWN,
+    SLOWED_DOWN_BY,
+    SPOOL,
     SWITCH_TO_BROWSER,
     WAIT_FOR_GRID,
     Diagnosis,
     HealingEngine,
+    fetch_pattern,
+    fetch_remedy,
+    mode_pattern,
+    selector_pattern,
+    storage_pattern,
 )
 from crawler.metrics import Metrics, default_metrics
 from crawler.models import FieldSpec, Source
@@ -199,7 +205,7 @@ class Crawler:
                 "source": self.source.name,
                 "run_id": self.run_id,
                 "url": None,
-                "code": "E009",
+                "code": str(ErrorCode.STORAGE),
                 "message": f"MongoDB write failed, {n} records spooled: {str(exc)[:300]}",
                 "status": None,
                 "mode": None,
@@ -212,10 +218,10 @@ class Crawler:
                 Diagnosis(
                     ErrorCode.STORAGE,
                     self.source.name,
-                    f"E009|{self.source.name}",
+                    storage_pattern(self.source.name),
                     message=str(exc),
                 ),
-                "spool_and_replay",
+                SPOOL,
                 self.run_id,
             )
 
@@ -271,20 +277,13 @@ class Crawler:
         except CrawlError as err:
             err.url = err.url or url
             self._error(err, mode)
-            remedy = {
-                ErrorCode.CONNECTION: RETRY,
-                ErrorCode.TIMEOUT: RETRY,
-                ErrorCode.SERVER_ERROR: RETRY,
-                ErrorCode.BLOCKED: SLOW_DOWN,
-                ErrorCode.RATE_LIMITED: SLOW_DOWN,
-                ErrorCode.BROWSER: WAIT_FOR_GRID,
-            }.get(err.code)
+            remedy = fetch_remedy(err.code)
             if remedy is None:
                 raise
             diag = Diagnosis(
                 err.code,
                 self.source.name,
-                f"{err.code}|{self.source.name}|{urlsplit(url).netloc}",
+                fetch_pattern(err.code, self.source.name, urlsplit(url).netloc),
                 url=url,
                 message=err.message,
                 details={"status": err.status},
@@ -408,7 +407,7 @@ class Crawler:
                 diag = Diagnosis(
                     ErrorCode.SELECTOR_ROT,
                     self.source.name,
-                    f"E006|{self.source.name}|{name}|{spec.selector}",
+                    selector_pattern(self.source.name, name, spec.selector),
                     url=url,
                     message=f"primary selector {spec.selector!r} matched nothing",
                     details={"field": name},
@@ -432,7 +431,7 @@ class Crawler:
         diag = Diagnosis(
             ErrorCode.SELECTOR_ROT,
             self.source.name,
-            f"E006|{self.source.name}|mode",
+            mode_pattern(self.source.name),
             url=url,
             message=f"required field(s) empty: {missing}",
             details={"fields": res["missing"]},
@@ -474,7 +473,9 @@ class Crawler:
             spec = self.source.fields[name]
             if spec.fallbacks:
                 self.healing.remember(
-                    f"E006|{self.source.name}|{name}|{spec.selector}", FALLBACK_SELECTOR, False
+                    selector_pattern(self.source.name, name, spec.selector),
+                    FALLBACK_SELECTOR,
+                    False,
                 )
         return page, res
 
@@ -554,8 +555,7 @@ class Crawler:
             if self._browser_cm is not None:
                 await self._browser_cm.__aexit__(None, None, None)
         if (
-            not self.stats["errors_by_code"].get("E003")
-            and not self.stats["errors_by_code"].get("E004")
+            not any(self.stats["errors_by_code"].get(str(c)) for c in SLOWED_DOWN_BY)
             and self.source.state.delay_factor > 1
         ):
             self._persist_state(delay_factor=max(1.0, self.source.state.delay_factor / 2))
@@ -593,7 +593,7 @@ class Crawler:
         out = []
         for name, spec in self.source.fields.items():
             for case in self.healing.known_remedies(
-                f"E006|{self.source.name}|{name}|{spec.selector}"
+                selector_pattern(self.source.name, name, spec.selector)
             ):
                 value = case.get("value") or {}
                 if case.get("remedy") == FALLBACK_SELECTOR and value.get("selector"):

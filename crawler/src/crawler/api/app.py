@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from crawler import __version__
 from crawler import backup as backup_engine
 from crawler.config import Settings
-from crawler.errors import ERROR_CODES
+from crawler.errors import CODE_PATTERN, ERROR_CODES, ErrorCode
 from crawler.logs import request_id, setup_logging
 from crawler.metrics import default_metrics
 from crawler.models import NAME_RE, Source, SourceIn, SourcePatch
@@ -128,7 +128,8 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     async def storage_error(request: Request, exc: PyMongoError):
         log.warning("MongoDB error: %s", exc)
         return JSONResponse(
-            status_code=503, content={"detail": "MongoDB unavailable", "code": "E009"}
+            status_code=503,
+            content={"detail": "MongoDB unavailable", "code": str(ErrorCode.STORAGE)},
         )
 
     def require_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
@@ -171,7 +172,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     def errors(
         limit: Annotated[int, Query(ge=1, le=1000)] = 20,
         source: str | None = None,
-        code: Annotated[str | None, Query(pattern=r"^E0(0[1-9]|10)$")] = None,
+        code: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
         since: datetime | None = None,
     ):
         q: dict = {}
