@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pymongo.errors import PyMongoError
 
+from crawler import repository
 from crawler.config import Settings
 from crawler.errors import CrawlError, ErrorCode, classify_exception, looks_blocked
 from crawler.extract import extract, needs_javascript, parse_html
@@ -250,9 +251,7 @@ class Crawler:
         if self.storage is None:
             return
         try:
-            self.storage.db.sources.update_one(
-                {"_id": self.source.name}, {"$set": {f"state.{k}": v for k, v in changes.items()}}
-            )
+            repository.update_source_state(self.storage, self.source.name, changes)
         except PyMongoError as exc:
             log.warning("cannot persist source state %s: %s", changes, exc)
 
@@ -505,7 +504,7 @@ class Crawler:
         if self.storage is not None:
             try:
                 self.storage.ensure_indexes()
-                self.storage.db.crawl_runs.replace_one({"_id": self.run_id}, run_doc, upsert=True)
+                repository.save_run(self.storage, run_doc)
             except PyMongoError as exc:
                 log.warning("MongoDB unavailable at run start (%s); results will be spooled", exc)
         queue: asyncio.Queue = asyncio.Queue()

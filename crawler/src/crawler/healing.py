@@ -21,6 +21,7 @@ from typing import Protocol
 
 from pymongo.errors import PyMongoError
 
+from crawler import repository
 from crawler.errors import ErrorCode
 from crawler.storage import Storage, new_id, now
 
@@ -133,7 +134,7 @@ class HealingEngine:
         if self.storage is None:
             return []
         try:
-            cases = list(self.storage.db.wellknown_cases.find({"pattern": pattern}))
+            cases = repository.wellknown_cases(self.storage, pattern)
         except PyMongoError:
             return []
         cases.sort(
@@ -161,7 +162,7 @@ class HealingEngine:
         if success and value:
             update["$set"]["value"] = value
         try:
-            self.storage.db.wellknown_cases.update_one({"pattern": pattern}, update, upsert=True)
+            repository.update_wellknown_case(self.storage, pattern, update)
         except PyMongoError as exc:
             log.warning("cannot update wellknown_cases: %s", exc)
 
@@ -219,7 +220,7 @@ class HealingEngine:
         if self.storage is None:
             return
         try:
-            self.storage.db.healing_sessions.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+            repository.save_healing_session(self.storage, doc)
         except PyMongoError as exc:
             log.warning("cannot save healing session %s: %s", doc["_id"], exc)
             self._pending.add(doc["_id"])
