@@ -19,6 +19,12 @@ from pymongo import DESCENDING
 
 from crawler.storage import Storage
 
+
+def _match(**equal) -> dict:
+    """The equality filters that are set: a None or empty value filters nothing."""
+    return {k: v for k, v in equal.items() if v}
+
+
 # --- sources (_id is the source name) ------------------------------------------
 
 
@@ -72,7 +78,7 @@ def save_run(storage: Storage, run_doc: dict) -> None:
 
 
 def recent_runs(storage: Storage, source: str | None, limit: int) -> list[dict]:
-    q = {"source": source} if source else {}
+    q = _match(source=source)
     return list(storage.db.crawl_runs.find(q).sort("started_at", DESCENDING).limit(limit))
 
 
@@ -100,11 +106,7 @@ def results_page(
     page_size: int,
 ) -> tuple[int, list[dict]]:
     """(total matching, the page's documents), newest first."""
-    q: dict = {}
-    if source:
-        q["source"] = source
-    if status:
-        q["status"] = status
+    q = _match(source=source, status=status)
     if since:
         q["fetched_at"] = {"$gte": since}
     if url_contains:
@@ -135,11 +137,7 @@ def recent_errors(
     limit: int,
 ) -> list[dict]:
     """Newest first."""
-    q: dict = {}
-    if source:
-        q["source"] = source
-    if code:
-        q["code"] = code
+    q = _match(source=source, code=code)
     if since:
         q["ts"] = {"$gte": since}
     return list(storage.db.error_logs.find(q).sort("ts", DESCENDING).limit(limit))
@@ -161,7 +159,7 @@ def failed_urls_of_run(storage: Storage, run_id: str, codes: Iterable[str]) -> s
 def healing_sessions(
     storage: Storage, *, status: str | None, source: str | None, limit: int
 ) -> list[dict]:
-    q = {k: v for k, v in {"status": status, "source": source}.items() if v}
+    q = _match(status=status, source=source)
     return list(storage.db.healing_sessions.find(q).sort("started_at", DESCENDING).limit(limit))
 
 

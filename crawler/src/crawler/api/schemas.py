@@ -90,13 +90,10 @@ class SourceItem(ResponseModel):
     enabled: bool
     mode: Literal["static", "browser", "auto"]
     start_urls: list[str]
+    fields: dict[str, dict]
+    links: dict
     schedule: str | None = None
-    fields: dict[str, dict] | None = None
-    links: dict | None = None
-    politeness: dict | None = None
     state: dict | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
 
 
 class SourceList(ResponseModel):
@@ -108,11 +105,8 @@ class ErrorItem(ResponseModel):
     ts: datetime
     source: str | None
     code: str
-    url: str | None = None
-    message: str | None = None
-    status: int | None = None
-    mode: str | None = None
-    run_id: str | None = None
+    url: str | None
+    message: str
 
 
 class ErrorList(ResponseModel):
@@ -129,13 +123,8 @@ class ResultItem(ResponseModel):
     id: str
     source: str
     url: str
-    status: str | None = None
     fields: dict | None = None
     fetched_at: datetime | None = None
-    content_hash: str | None = None
-    mode: str | None = None
-    run_id: str | None = None
-    version: int | None = None
 
 
 class ResultPage(ResponseModel):
@@ -150,10 +139,7 @@ class RunItem(ResponseModel):
     source: str
     status: str
     started_at: datetime
-    finished_at: datetime | None = None
     pages_ok: int | None = None
-    pages_failed: int | None = None
-    errors_by_code: dict[str, int] | None = None
 
 
 class RunList(ResponseModel):
@@ -163,11 +149,9 @@ class RunList(ResponseModel):
 class HealingSessionItem(ResponseModel):
     id: str
     source: str | None
-    code: str | None = None
     remedy: str
     status: Literal["active", "finished"]
-    outcome: str | None = None
-    started_at: datetime | None = None
+    outcome: Literal["success", "failure"] | None
 
 
 class HealingSessionList(ResponseModel):
@@ -176,11 +160,8 @@ class HealingSessionList(ResponseModel):
 
 class LastRun(ResponseModel):
     run_id: str
-    status: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    pages_ok: int | None = None
-    pages_failed: int | None = None
+    status: str | None
+    started_at: datetime | None
 
 
 class SourceHealth(ResponseModel):
@@ -189,26 +170,24 @@ class SourceHealth(ResponseModel):
     pages: int
     failed: int
     errors_by_code: dict[str, int]
-    effective_mode: str | None = None
-    delay_factor: float | None = None
-    last_run: LastRun | None = None
+    last_run: LastRun | None
 
 
 class ActiveHealingSession(ResponseModel):
     id: str
-    source: str | None = None
-    code: str | None = None
-    remedy: str | None = None
-    started_at: datetime | None = None
-    url: str | None = None
+    source: str | None
+    remedy: str | None
+    started_at: datetime | None
 
 
 class GridStatus(ResponseModel):
+    """What the Grid's /status said; `ready` and the slots only when reachable."""
+
     reachable: bool
-    ready: bool | None = None
-    nodes: int | None = None
-    total_slots: int | None = None
-    free_slots: int | None = None
+    ready: bool = False
+    nodes: int = 0
+    total_slots: int = 0
+    free_slots: int = 0
 
 
 class MonitoringHealth(ResponseModel):
