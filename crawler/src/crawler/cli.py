@@ -10,9 +10,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from pymongo import DESCENDING
 from pymongo.errors import PyMongoError
 
+from crawler import repository
 from crawler.config import Settings
 from crawler.storage import Spool, Storage
 
@@ -32,7 +32,7 @@ def cmd_crawl(args, s: Settings) -> int:
     if args.browser_engine:
         s.browser_engine = args.browser_engine
     st = _storage(s)
-    doc = st.db.sources.find_one({"_id": args.source})
+    doc = repository.get_source(st, args.source)
     if doc is None:
         print(
             f"error: source {args.source!r} not found; list them with: python -m crawler sources list",
@@ -47,14 +47,10 @@ def cmd_crawl(args, s: Settings) -> int:
 
 
 def cmd_errors(args, s: Settings) -> int:
-    q: dict = {}
-    if args.source:
-        q["source"] = args.source
-    if args.code:
-        q["code"] = args.code
-    if args.since:
-        q["ts"] = {"$gte": args.since}
-    for d in _storage(s).db.error_logs.find(q).sort("ts", DESCENDING).limit(args.limit):
+    errors = repository.recent_errors(
+        _storage(s), source=args.source, code=args.code, since=args.since, limit=args.limit
+    )
+    for d in errors:
         print(
             f"{d['ts']:%Y-%m-%dT%H:%M:%SZ} {d['code']} {d.get('source')} {d.get('url') or '-'} {d.get('message')}"
         )
@@ -85,7 +81,7 @@ def cmd_sources(args, s: Settings) -> int:
 
     st = _storage(s)
     if args.action == "list":
-        for d in st.db.sources.find().sort("_id"):
+        for d in repository.all_sources(st):
             print(
                 f"{d['_id']}\t{d.get('mode')}\t{d.get('schedule')}\t{'enabled' if d.get('enabled', True) else 'disabled'}"
             )
@@ -95,7 +91,7 @@ def cmd_sources(args, s: Settings) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    existing = {d["_id"]: d for d in st.db.sources.find()}
+    existing = repository.sources_by_name(st)
     report = {"created": [], "updated": [], "unchanged": [], "deleted": []}
     for src in wanted:
         doc = Source(**src.model_dump()).to_doc()
@@ -110,12 +106,12 @@ def cmd_sources(args, s: Settings) -> int:
         if not args.check:
             doc["created_at"] = (old or {}).get("created_at", now())
             doc["updated_at"] = now()
-            st.db.sources.replace_one({"_id": src.name}, doc, upsert=True)
+            repository.save_source(st, src.name, doc)
     if args.prune:
         for name in sorted(set(existing) - {w.name for w in wanted}):
             report["deleted"].append(name)
             if not args.check:
-                st.db.sources.delete_one({"_id": name})
+                repository.delete_source(st, name)
     report["changed"] = any(report[k] for k in ("created", "updated", "deleted"))
     report["check_mode"] = args.check
     _print(report)

@@ -19,6 +19,11 @@ def _keys() -> list[str]:
     return keys
 
 
+def _int_or_none(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
 @dataclass
 class Settings:
     mongo_uri: str = field(
@@ -55,6 +60,11 @@ class Settings:
     )
     backup_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("BACKUP_DIR", "/data/backups"))
+    )
+    # Retention of the scheduled backup; None leaves the backup engine's default.
+    backup_keep_last: int | None = field(default_factory=lambda: _int_or_none("BACKUP_KEEP_LAST"))
+    backup_max_age_days: int | None = field(
+        default_factory=lambda: _int_or_none("BACKUP_MAX_AGE_DAYS")
     )
     sources_file: Path | None = field(
         default_factory=lambda: Path(p) if (p := os.environ.get("CRAWLER_SOURCES_FILE")) else None

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from pymongo.errors import PyMongoError
 
+from crawler import repository
 from crawler.config import Settings
+from crawler.healing import RETRY_AFTER_RUN
 from crawler.models import Source, load_sources_yaml
 from crawler.storage import Spool, Storage
 
@@ -30,7 +32,7 @@ def load_sources_for_dags(settings: Settings | None = None) -> list[Source]:
     try:
         st = Storage(settings.mongo_uri, settings.mongo_db, timeout_ms=1000)
         try:
-            docs = list(st.db.sources.find({"enabled": {"$ne": False}}).sort("_id"))
+            docs = repository.enabled_sources(st)
         finally:
             st.client.close()
         sources = []
@@ -67,7 +69,7 @@ def crawl(source_name: str, run_id: str | None = None, settings: Settings | None
 
     settings = settings or Settings()
     st = Storage(settings.mongo_uri, settings.mongo_db)
-    doc = st.db.sources.find_one({"_id": source_name})
+    doc = repository.get_source(st, source_name)
     if doc is None:
         raise ValueError(
             f"source {source_name!r} not found in MongoDB (deleted after the DAG was parsed?)"
@@ -82,7 +84,8 @@ def needs_healing(stats: dict) -> bool:
 
 def heal(stats: dict, settings: Settings | None = None) -> dict:
     """After a run with failures: replay the spool (E009), then re-crawl once
-    the pages that failed with a transient code (E001/E002/E004/E005/E008),
+    the pages that failed with a code a later attempt can cure
+    (healing.RETRY_AFTER_RUN),
     with the slowed-down politeness the run has recorded."""
     from crawler.engine import crawl_source
 
@@ -91,21 +94,12 @@ def heal(stats: dict, settings: Settings | None = None) -> dict:
     out = {"replayed": 0, "retried": 0, "recovered": 0}
     out["replayed"] = Spool(settings.spool_dir).replay(st)
     failed = sorted(
-        {
-            e["url"]
-            for e in st.db.error_logs.find(
-                {
-                    "run_id": stats["_id"],
-                    "code": {"$in": ["E001", "E002", "E004", "E005", "E008"]},
-                    "url": {"$ne": None},
-                }
-            )
-        }
+        repository.failed_urls_of_run(st, stats["_id"], [str(c) for c in RETRY_AFTER_RUN])
     )
-    ok_urls = {d["url"] for d in st.db.crawl_results.find({"run_id": stats["_id"]}, {"url": 1})}
+    ok_urls = repository.result_urls_of_run(st, stats["_id"])
     failed = [u for u in failed if u not in ok_urls]
     if failed:
-        src = Source.from_doc(st.db.sources.find_one({"_id": stats["source"]}))
+        src = Source.from_doc(repository.get_source(st, stats["source"]))
         src.start_urls = failed
         src.links.max_depth = 0
         res = crawl_source(src, st, settings, trigger="airflow-heal")
@@ -129,9 +123,9 @@ def backup(label: str = "scheduled", settings: Settings | None = None) -> dict:
 
     settings = settings or Settings()
     opts = {}
-    if os.environ.get("BACKUP_KEEP_LAST"):
-        opts["keep_last"] = int(os.environ["BACKUP_KEEP_LAST"])
-    if os.environ.get("BACKUP_MAX_AGE_DAYS"):
-        opts["max_age_days"] = int(os.environ["BACKUP_MAX_AGE_DAYS"])
+    if settings.backup_keep_last is not None:
+        opts["keep_last"] = settings.backup_keep_last
+    if settings.backup_max_age_days is not None:
+        opts["max_age_days"] = settings.backup_max_age_days
     result = engine.run_backup(settings.mongo_uri, str(settings.backup_dir), label=label, **opts)
     return json.loads(json.dumps(result, default=str))

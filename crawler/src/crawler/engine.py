@@ -3,99 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import re
 import time
 from concurrent.futures import ProcessPoolExecutor
-from functools import lru_cache
+from functools import partial
 from urllib.parse import urlsplit
 
 from pymongo.errors import PyMongoError
 
+from crawler import repository
 from crawler.config import Settings
-from crawler.errors import CrawlError, ErrorCode, classify_exception, looks_blocked
-from crawler.extract import extract, needs_javascript, parse_html
-from crawler.fetch.static import StaticFetcher, backoff_delay
+from crawler.crawl_healing import CrawlHealing
+from crawler.errors import CrawlError, ErrorCode, classify_exception
+from crawler.fetch.factory import open_browser
+from crawler.fetch.static import StaticFetcher
 from crawler.healing import (
-    FALLBACK_SELECTOR,
-    RETRY,
-    SLOW_DOWN,
-    SWITCH_TO_BROWSER,
-    WAIT_FOR_GRID,
+    SLOWED_DOWN_BY,
+    SPOOL,
     Diagnosis,
     HealingEngine,
+    storage_pattern,
 )
 from crawler.metrics import Metrics, default_metrics
-from crawler.models import FieldSpec, Source
+from crawler.models import Source
+from crawler.pages import content_hash, process_page
 from crawler.storage import Spool, Storage, Writer, new_id, now
 from crawler.urls import normalize_url
 
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=64)
-def _specs(fields_json: str) -> dict[str, FieldSpec]:
-    return {k: FieldSpec.model_validate(v) for k, v in json.loads(fields_json).items()}
+# content_hash and process_page stay importable from here: the tests and the
+# benchmarks take them from crawler.engine.
+__all__ = ["Crawler", "content_hash", "crawl_source", "process_page"]
 
 
-@lru_cache(maxsize=64)
-def _link_filter(rules_json: str, hosts: tuple[str, ...]):
-    rules = json.loads(rules_json)
-    allow = [re.compile(p) for p in rules.get("allow", [])]
-    deny = [re.compile(p) for p in rules.get("deny", [])]
-
-    def ok(url: str) -> bool:
-        if deny and any(p.search(url) for p in deny):
-            return False
-        if allow:
-            return any(p.search(url) for p in allow)
-        return urlsplit(url).netloc in hosts
-
-    return ok
-
-
-def process_page(
-    text: str,
-    url: str,
-    fields_json: str,
-    preferred: dict[str, str],
-    follow: bool,
-    rules_json: str,
-    hosts: tuple[str, ...],
-) -> dict:
-    """CPU part of a page (parse, extract, normalise and filter links).
-    Top-level so it can run in a worker process."""
-    doc = parse_html(text, url)
-    ex = extract(doc, _specs(fields_json), preferred, with_links=follow)
-    links: list[str] = []
-    if follow:
-        ok = _link_filter(rules_json, hosts)
-        seen = set()
-        for href in ex.links:
-            n = normalize_url(href, url)
-            if n and n not in seen and ok(n):
-                seen.add(n)
-                links.append(n)
-    out = {
-        "fields": ex.fields,
-        "used": ex.used,
-        "missing": ex.missing,
-        "links": links,
-        "needs_js": bool(ex.missing) and needs_javascript(ex, text),
-        "blocked": bool(ex.missing) and looks_blocked(text),
-    }
-    return out
-
-
-def content_hash(fields: dict) -> str:
-    return hashlib.sha256(
-        json.dumps(fields, sort_keys=True, ensure_ascii=False).encode()
-    ).hexdigest()
-
-
-class Crawler:
+class Crawler(CrawlHealing):
     def __init__(
         self,
         source: Source,
@@ -120,7 +64,9 @@ class Crawler:
         self.writer = writer or Writer(
             storage, self.spool, self.settings.batch_size, on_storage_error=self._storage_error
         )
-        self.browser_factory = browser_factory or self._default_browser
+        self.browser_factory = browser_factory or partial(
+            open_browser, self.settings, source.politeness
+        )
         self.parse_workers = parse_workers
         self.run_id = run_id or new_id()
         self.trigger = trigger
@@ -152,29 +98,6 @@ class Crawler:
         self.flush_interval = 5.0
 
     # --- helpers ---------------------------------------------------------------
-    def _default_browser(self, wait_selectors: list[str]):
-        s = self.settings
-        pol = self.source.politeness
-        if s.browser_engine == "playwright":
-            from crawler.fetch.browser import PlaywrightFetcher
-
-            return PlaywrightFetcher(
-                s.chromium_path,
-                max_sessions=pol.concurrency_per_domain,
-                pages_per_session=s.browser_pages_per_session,
-                page_timeout=pol.timeout_seconds,
-                wait_selectors=wait_selectors,
-            )
-        from crawler.fetch.browser import SeleniumFetcher
-
-        return SeleniumFetcher(
-            s.selenium_hub_url,
-            max_sessions=pol.concurrency_per_domain,
-            pages_per_session=s.browser_pages_per_session,
-            page_timeout=pol.timeout_seconds,
-            wait_selectors=wait_selectors,
-        )
-
     def _wait_selectors(self) -> list[str]:
         return [
             spec.selector
@@ -199,7 +122,7 @@ class Crawler:
                 "source": self.source.name,
                 "run_id": self.run_id,
                 "url": None,
-                "code": "E009",
+                "code": str(ErrorCode.STORAGE),
                 "message": f"MongoDB write failed, {n} records spooled: {str(exc)[:300]}",
                 "status": None,
                 "mode": None,
@@ -212,10 +135,10 @@ class Crawler:
                 Diagnosis(
                     ErrorCode.STORAGE,
                     self.source.name,
-                    f"E009|{self.source.name}",
+                    storage_pattern(self.source.name),
                     message=str(exc),
                 ),
-                "spool_and_replay",
+                SPOOL,
                 self.run_id,
             )
 
@@ -244,9 +167,7 @@ class Crawler:
         if self.storage is None:
             return
         try:
-            self.storage.db.sources.update_one(
-                {"_id": self.source.name}, {"$set": {f"state.{k}": v for k, v in changes.items()}}
-            )
+            repository.update_source_state(self.storage, self.source.name, changes)
         except PyMongoError as exc:
             log.warning("cannot persist source state %s: %s", changes, exc)
 
@@ -264,60 +185,6 @@ class Crawler:
         if mode == "browser":
             return await (await self.browser()).fetch(url)
         return await self.static.fetch(url, retries)
-
-    async def _fetch_healing(self, url: str, mode: str):
-        try:
-            return await self._fetch(url, mode)
-        except CrawlError as err:
-            err.url = err.url or url
-            self._error(err, mode)
-            remedy = {
-                ErrorCode.CONNECTION: RETRY,
-                ErrorCode.TIMEOUT: RETRY,
-                ErrorCode.SERVER_ERROR: RETRY,
-                ErrorCode.BLOCKED: SLOW_DOWN,
-                ErrorCode.RATE_LIMITED: SLOW_DOWN,
-                ErrorCode.BROWSER: WAIT_FOR_GRID,
-            }.get(err.code)
-            if remedy is None:
-                raise
-            diag = Diagnosis(
-                err.code,
-                self.source.name,
-                f"{err.code}|{self.source.name}|{urlsplit(url).netloc}",
-                url=url,
-                message=err.message,
-                details={"status": err.status},
-            )
-            plan = self.healing.plan(diag)
-            remedy = plan[0] if plan else remedy
-            session = self.healing.start(diag, remedy, self.run_id)
-            try:
-                if remedy == SLOW_DOWN:
-                    gate = self.static.gate(urlsplit(url).netloc)
-                    new_delay = min(60.0, max(1.0, gate.delay * 2, err.retry_after or 0))
-                    gate.slow_down(new_delay)
-                    factor = min(64.0, self.source.state.delay_factor * 2)
-                    self.source.state.delay_factor = factor
-                    self._persist_state(delay_factor=factor)
-                    await asyncio.sleep(min(new_delay, 60.0))
-                elif remedy == WAIT_FOR_GRID and mode == "browser":
-                    br = await self.browser()
-                    if hasattr(br, "grid"):
-                        await asyncio.to_thread(br.grid.wait_for_capacity, 1, 60.0)
-                else:
-                    await asyncio.sleep(backoff_delay(self.source.politeness.max_retries + 1))
-                page = await self._fetch(url, mode, retries=0)
-            except CrawlError as err2:
-                self.healing.finish(
-                    session, False, {"code": str(err2.code), "message": err2.message}
-                )
-                self.stats["heal_failed"] += 1
-                err2.url = err2.url or url
-                raise err2 from err
-            self.healing.finish(session, True, {"status": page.status})
-            self.stats["healed"] += 1
-            return page
 
     async def _process(self, text: str, url: str, follow: bool) -> dict:
         args = (
@@ -395,89 +262,6 @@ class Crawler:
             self.stats["pages_failed"] += 1
             self._error(CrawlError(code, f"{type(exc).__name__}: {exc}", url=url), mode)
 
-    def _note_fallbacks(self, url: str, res: dict):
-        for name, used in res["used"].items():
-            spec = self.source.fields[name]
-            if (
-                used != spec.selector
-                and self.preferred.get(name) != used
-                and name not in self._healed_fields
-            ):
-                self._healed_fields.add(name)
-                self.preferred[name] = used
-                diag = Diagnosis(
-                    ErrorCode.SELECTOR_ROT,
-                    self.source.name,
-                    f"E006|{self.source.name}|{name}|{spec.selector}",
-                    url=url,
-                    message=f"primary selector {spec.selector!r} matched nothing",
-                    details={"field": name},
-                )
-                self.healing.record(
-                    diag,
-                    FALLBACK_SELECTOR,
-                    True,
-                    self.run_id,
-                    {"selector": used},
-                    remember_value={"field": name, "selector": used},
-                )
-                self.stats["healed"] += 1
-                self._persist_state(selectors=dict(self.preferred))
-
-    async def _heal_selectors(self, url: str, page, res: dict, follow: bool):
-        """E006: fallbacks were already tried by extract(); next is the browser
-        when the page evidently needs JavaScript (auto mode, or any static
-        source whose markup is rendered client-side)."""
-        missing = ", ".join(res["missing"])
-        diag = Diagnosis(
-            ErrorCode.SELECTOR_ROT,
-            self.source.name,
-            f"E006|{self.source.name}|mode",
-            url=url,
-            message=f"required field(s) empty: {missing}",
-            details={"fields": res["missing"]},
-        )
-        if page.mode == "static" and res["needs_js"] and self.source.mode in ("auto", "static"):
-            session = self.healing.start(diag, SWITCH_TO_BROWSER, self.run_id)
-            try:
-                bpage = await self._fetch(url, "browser")
-                bres = await self._process(bpage.text, bpage.final_url or url, follow)
-            except CrawlError as err:
-                self._error(err, "browser")
-                self.healing.finish(session, False, {"code": str(err.code), "message": err.message})
-                self.stats["heal_failed"] += 1
-            else:
-                if not bres["missing"]:
-                    self.healing.finish(
-                        session, True, {"mode": "browser"}, remember_value={"mode": "browser"}
-                    )
-                    self.stats["healed"] += 1
-                    if self.mode != "browser":
-                        self.mode = "browser"
-                        self.source.state.effective_mode = "browser"
-                        self._persist_state(effective_mode="browser")
-                    self._note_fallbacks(url, bres)
-                    return bpage, bres
-                self.healing.finish(session, False, {"missing": bres["missing"]})
-                self.stats["heal_failed"] += 1
-                page, res = bpage, bres
-        self._error(
-            CrawlError(
-                ErrorCode.SELECTOR_ROT,
-                f"required field(s) empty: {missing}",
-                url=url,
-                status=page.status,
-            ),
-            page.mode,
-        )
-        for name in res["missing"]:
-            spec = self.source.fields[name]
-            if spec.fallbacks:
-                self.healing.remember(
-                    f"E006|{self.source.name}|{name}|{spec.selector}", FALLBACK_SELECTOR, False
-                )
-        return page, res
-
     def _enqueue(self, url: str, depth: int, queue: asyncio.Queue):
         if url in self._seen or len(self._seen) >= self.source.links.max_pages:
             return
@@ -504,7 +288,7 @@ class Crawler:
         if self.storage is not None:
             try:
                 self.storage.ensure_indexes()
-                self.storage.db.crawl_runs.replace_one({"_id": self.run_id}, run_doc, upsert=True)
+                repository.save_run(self.storage, run_doc)
             except PyMongoError as exc:
                 log.warning("MongoDB unavailable at run start (%s); results will be spooled", exc)
         queue: asyncio.Queue = asyncio.Queue()
@@ -554,8 +338,7 @@ class Crawler:
             if self._browser_cm is not None:
                 await self._browser_cm.__aexit__(None, None, None)
         if (
-            not self.stats["errors_by_code"].get("E003")
-            and not self.stats["errors_by_code"].get("E004")
+            not any(self.stats["errors_by_code"].get(str(c)) for c in SLOWED_DOWN_BY)
             and self.source.state.delay_factor > 1
         ):
             self._persist_state(delay_factor=max(1.0, self.source.state.delay_factor / 2))
@@ -586,19 +369,6 @@ class Crawler:
         run_doc["spool_records"] = self.spool.size()
         self.metrics.spool.set(run_doc["spool_records"])
         return run_doc
-
-    def _known_selector_cases(self) -> list[dict]:
-        if self.storage is None:
-            return []
-        out = []
-        for name, spec in self.source.fields.items():
-            for case in self.healing.known_remedies(
-                f"E006|{self.source.name}|{name}|{spec.selector}"
-            ):
-                value = case.get("value") or {}
-                if case.get("remedy") == FALLBACK_SELECTOR and value.get("selector"):
-                    out.append({"field": name, "selector": value["selector"]})
-        return out
 
 
 def crawl_source(

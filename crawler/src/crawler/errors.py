@@ -22,6 +22,10 @@ class ErrorCode(StrEnum):
     UNKNOWN = "E010"
 
 
+# The query-parameter pattern of a code (E001..E010), kept next to the enum it
+# mirrors; the API's 422 message quotes it, so its spelling is part of the API.
+CODE_PATTERN = r"^E0(0[1-9]|10)$"
+
 ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.CONNECTION: ("DNS or connection failure", "retry with backoff"),
     ErrorCode.TIMEOUT: ("request or page load timed out", "retry with backoff"),

@@ -21,6 +21,7 @@ from typing import Protocol
 
 from pymongo.errors import PyMongoError
 
+from crawler import repository
 from crawler.errors import ErrorCode
 from crawler.storage import Storage, new_id, now
 
@@ -43,6 +44,51 @@ RULES: dict[ErrorCode, list[str]] = {
     ErrorCode.BROWSER: [WAIT_FOR_GRID],
     ErrorCode.STORAGE: [SPOOL],
 }
+
+# A failed fetch is healed inside the run when its code has a rule; E006 and
+# E009 are not fetch failures (they are healed by the selector and the spool
+# paths), so they never start a fetch remedy.
+_NOT_FETCH_FAILURES = (ErrorCode.SELECTOR_ROT, ErrorCode.STORAGE)
+
+# What the heal task re-crawls after a run: the failures a later attempt can
+# cure. E003 is left out on purpose: a site that blocks us is not asked again
+# at once.
+RETRY_AFTER_RUN: tuple[ErrorCode, ...] = (
+    ErrorCode.CONNECTION,
+    ErrorCode.TIMEOUT,
+    ErrorCode.RATE_LIMITED,
+    ErrorCode.SERVER_ERROR,
+    ErrorCode.BROWSER,
+)
+
+# The codes whose remedy slows the source down; a run without them lets the
+# slow-down relax again.
+SLOWED_DOWN_BY: tuple[ErrorCode, ...] = tuple(c for c, r in RULES.items() if SLOW_DOWN in r)
+
+
+def fetch_remedy(code: ErrorCode) -> str | None:
+    """The rule-table remedy for a failed fetch, None when it is not healed."""
+    if code in _NOT_FETCH_FAILURES or code not in RULES:
+        return None
+    return RULES[code][0]
+
+
+# Error patterns: the key under which a failure and the remedy that cured it
+# are remembered (wellknown_cases), so the same spelling everywhere matters.
+def fetch_pattern(code: ErrorCode, source: str, host: str) -> str:
+    return f"{code}|{source}|{host}"
+
+
+def selector_pattern(source: str, field_name: str, selector: str) -> str:
+    return f"{ErrorCode.SELECTOR_ROT}|{source}|{field_name}|{selector}"
+
+
+def mode_pattern(source: str) -> str:
+    return f"{ErrorCode.SELECTOR_ROT}|{source}|mode"
+
+
+def storage_pattern(source: str) -> str:
+    return f"{ErrorCode.STORAGE}|{source}"
 
 
 @dataclass
@@ -88,7 +134,7 @@ class HealingEngine:
         if self.storage is None:
             return []
         try:
-            cases = list(self.storage.db.wellknown_cases.find({"pattern": pattern}))
+            cases = repository.wellknown_cases(self.storage, pattern)
         except PyMongoError:
             return []
         cases.sort(
@@ -116,7 +162,7 @@ class HealingEngine:
         if success and value:
             update["$set"]["value"] = value
         try:
-            self.storage.db.wellknown_cases.update_one({"pattern": pattern}, update, upsert=True)
+            repository.update_wellknown_case(self.storage, pattern, update)
         except PyMongoError as exc:
             log.warning("cannot update wellknown_cases: %s", exc)
 
@@ -174,7 +220,7 @@ class HealingEngine:
         if self.storage is None:
             return
         try:
-            self.storage.db.healing_sessions.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+            repository.save_healing_session(self.storage, doc)
         except PyMongoError as exc:
             log.warning("cannot save healing session %s: %s", doc["_id"], exc)
             self._pending.add(doc["_id"])

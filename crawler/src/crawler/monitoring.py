@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pymongo import DESCENDING
-
+from crawler import repository
 from crawler.fetch.browser import GridClient
 from crawler.storage import Spool, Storage, now
 
@@ -20,13 +19,9 @@ def healing_status(
     window_minutes: int = 60,
 ) -> dict:
     since = now() - timedelta(minutes=window_minutes)
-    sources = {
-        d["_id"]: d for d in storage.db.sources.find({}, {"mode": 1, "enabled": 1, "state": 1})
-    }
+    sources = repository.source_modes(storage)
     per: dict[str, dict] = {}
-    for run in storage.db.crawl_runs.find(
-        {"started_at": {"$gte": since}, "status": {"$ne": "running"}}
-    ):
+    for run in repository.finished_runs_since(storage, since):
         s = per.setdefault(
             run["source"], {"runs": 0, "pages": 0, "failed": 0, "errors_by_code": {}}
         )
@@ -39,7 +34,7 @@ def healing_status(
     for name in sorted(set(sources) | set(per)):
         s = per.get(name, {"runs": 0, "pages": 0, "failed": 0, "errors_by_code": {}})
         rate = (s["failed"] / s["pages"]) if s["pages"] else None
-        last = storage.db.crawl_runs.find_one({"source": name}, sort=[("started_at", DESCENDING)])
+        last = repository.last_run(storage, name)
         st = sources.get(name, {}).get("state") or {}
         out_sources[name] = {
             "failure_rate": None if rate is None else round(rate, 4),
@@ -57,16 +52,8 @@ def healing_status(
                 "pages_failed": last.get("pages_failed"),
             },
         }
-    active = list(
-        storage.db.healing_sessions.find({"status": "active"})
-        .sort("started_at", DESCENDING)
-        .limit(50)
-    )
-    recent = list(
-        storage.db.healing_sessions.find(
-            {"started_at": {"$gte": since}}, {"outcome": 1, "remedy": 1}
-        )
-    )
+    active = repository.active_healing_sessions(storage, limit=50)
+    recent = repository.healing_outcomes_since(storage, since)
     outcomes: dict[str, dict[str, int]] = {}
     for h in recent:
         o = outcomes.setdefault(h.get("remedy", "?"), {"success": 0, "failure": 0, "active": 0})

@@ -224,3 +224,29 @@ def test_spool_is_durable_jsonl(tmp_path):
     sp.append("result", [{"source": "s", "url": "u", "fetched_at": datetime.now(UTC)}])
     sp.append("error_logs", [{"_id": "e1"}, {"_id": "e2"}])
     assert sp.size() == 3 and len(sp.files()) == 1
+
+
+def test_response_models_check_consumed_fields_and_keep_the_json():
+    from datetime import UTC, datetime
+
+    import pydantic
+    from fastapi.encoders import jsonable_encoder
+
+    from crawler.api.schemas import ErrorList
+
+    ts = datetime(2026, 1, 31, 12, 0, 0, 123000, tzinfo=UTC)
+    body = {
+        "items": [
+            {"ts": ts, "source": "s", "code": "E005", "url": None, "message": "m", "id": "1"},
+        ],
+        "limit": 20,
+        "extra": {"nested": ts},
+    }
+    adapter = pydantic.TypeAdapter(ErrorList)
+    dumped = adapter.dump_python(adapter.validate_python(body), mode="json")
+    assert dumped == jsonable_encoder(body)
+    assert list(dumped["items"][0]) == ["ts", "source", "code", "url", "message", "id"]
+    assert dumped["items"][0]["ts"] == "2026-01-31T12:00:00.123000+00:00"
+    del body["items"][0]["code"]
+    with pytest.raises(pydantic.ValidationError):
+        adapter.validate_python(body)

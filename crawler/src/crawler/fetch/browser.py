@@ -105,7 +105,25 @@ class _Session:
         self.pages = 0
 
 
-class SeleniumFetcher:
+class _SessionLimits:
+    """What both browser fetchers bound the same way: sessions at once, pages
+    per session (a browser is recycled after that many), page timeout, and the
+    selectors a page load waits for."""
+
+    def _set_limits(
+        self,
+        max_sessions: int,
+        pages_per_session: int,
+        page_timeout: float,
+        wait_selectors: list[str] | None,
+    ) -> None:
+        self.max_sessions = max_sessions
+        self.pages_per_session = pages_per_session
+        self.page_timeout = page_timeout
+        self.wait_selectors = wait_selectors or []
+
+
+class SeleniumFetcher(_SessionLimits):
     """Pool of Remote WebDriver sessions used from worker threads."""
 
     mode = "browser"
@@ -123,10 +141,7 @@ class SeleniumFetcher:
     ):
         self.grid = GridClient(hub_url)
         self.hub_url = hub_url.rstrip("/")
-        self.max_sessions = max_sessions
-        self.pages_per_session = pages_per_session
-        self.page_timeout = page_timeout
-        self.wait_selectors = wait_selectors or []
+        self._set_limits(max_sessions, pages_per_session, page_timeout, wait_selectors)
         self.capacity_timeout = capacity_timeout
         self.binary_location = binary_location
         self._idle: list[_Session] = []
@@ -264,7 +279,7 @@ class SeleniumFetcher:
         await asyncio.to_thread(self.close)
 
 
-class PlaywrightFetcher:
+class PlaywrightFetcher(_SessionLimits):
     """Same interface, Playwright driving the system Chromium directly."""
 
     mode = "browser"
@@ -279,10 +294,7 @@ class PlaywrightFetcher:
         wait_selectors: list[str] | None = None,
     ):
         self.chromium_path = chromium_path
-        self.max_sessions = max_sessions
-        self.pages_per_session = pages_per_session
-        self.page_timeout = page_timeout
-        self.wait_selectors = wait_selectors or []
+        self._set_limits(max_sessions, pages_per_session, page_timeout, wait_selectors)
         self._pw = None
         self._browser = None
         self._sem: asyncio.Semaphore | None = None

@@ -1,0 +1,70 @@
+"""Backups and restores, through the one backup engine (crawler.backup)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
+
+from crawler import backup as backup_engine
+from crawler.api.dependencies import AUTH, SettingsDep
+from crawler.api.schemas import BackupTrigger, RestoreRequest
+
+router = APIRouter(default_response_class=JSONResponse, tags=["backup"])
+
+
+def _backup_call(fn, *a, **kw):
+    """The engine's failures as HTTP: 503 when it cannot run here, 409 when it refuses."""
+    try:
+        return fn(*a, **kw)
+    except backup_engine.BackupUnavailable as exc:
+        raise HTTPException(503, str(exc)) from exc
+    except backup_engine.error_types() as exc:
+        raise HTTPException(409, f"backup engine: {exc}") from exc
+
+
+@router.post("/api/backup/trigger", dependencies=AUTH)
+def backup_trigger(settings: SettingsDep, body: BackupTrigger | None = None):
+    body = body or BackupTrigger()
+    opts = {"databases": body.databases} if body.databases else {}
+    return _backup_call(
+        backup_engine.run_backup,
+        settings.mongo_uri,
+        str(settings.backup_dir),
+        label=body.label,
+        **opts,
+    )
+
+
+@router.get("/api/backup/")
+@router.get("/api/backup", include_in_schema=False)
+def backup_list(settings: SettingsDep):
+    return {
+        "backup_dir": str(settings.backup_dir),
+        "items": _backup_call(backup_engine.list_backups, str(settings.backup_dir)),
+    }
+
+
+@router.post("/api/backup/restore", dependencies=AUTH)
+def backup_restore(settings: SettingsDep, body: RestoreRequest):
+    if not body.check_mode and not body.confirm:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": "invalid input in: body.confirm",
+                "errors": [
+                    {
+                        "field": "body.confirm",
+                        "message": "restore replaces current data: send confirm=true (a safety backup is taken "
+                        "first), or check_mode=true to see what would change",
+                    }
+                ],
+            },
+        )
+    return _backup_call(
+        backup_engine.restore,
+        settings.mongo_uri,
+        body.backup,
+        str(settings.backup_dir),
+        check_mode=body.check_mode,
+        skip_safety_backup=body.skip_safety_backup,
+    )

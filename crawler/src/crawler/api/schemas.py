@@ -1,0 +1,209 @@
+"""The API's request and response bodies.
+
+The response models below are the one place that declares the field names the API's consumers read: the runbook playbooks
+(recover_crawl_failures.yml, status.yml, weekly_check.yml), the molecule
+checks and tests/integration/crawler/test_api.py. Rename a field here and in
+those consumers together, never in a handler alone.
+
+A response model checks that the fields it declares are there with their
+types and lets every other field through (extra="allow"); the body is sent
+exactly as the handler built it, encoded as FastAPI did before these models
+existed (jsonable_encoder: datetimes as isoformat() "+00:00", key order kept),
+so declaring a field never changes the JSON the API returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi.encoders import jsonable_encoder
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+
+def as_item(doc: dict | None) -> dict | None:
+    """A MongoDB document as the API shows it: `_id` becomes `id`."""
+    if doc is None:
+        return None
+    out = dict(doc)
+    if "_id" in out:
+        out["id"] = str(out.pop("_id"))
+    return out
+
+
+# --- requests ------------------------------------------------------------------
+
+
+class BackupTrigger(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(default="api", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    databases: list[str] | None = None
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    backup: str | None = Field(
+        default=None, description="backup name or archive path; null = newest good one"
+    )
+    check_mode: bool = Field(default=False, description="only report what would be replaced")
+    confirm: bool = Field(
+        default=False, description="must be true for a real restore: current data is replaced"
+    )
+    skip_safety_backup: bool = False
+
+
+# --- responses -----------------------------------------------------------------
+
+
+class ResponseModel(BaseModel):
+    """Validates the declared fields; sends the body as the handler built it."""
+
+    model_config = ConfigDict(extra="allow")
+    _body: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_body(cls, data: Any, handler):
+        model = handler(data)
+        if isinstance(data, dict):
+            model._body = data
+        return model
+
+    @model_serializer(mode="wrap")
+    def _as_built(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo):
+        if self._body is not None and info.mode_is_json():
+            return jsonable_encoder(self._body)
+        return handler(self)
+
+
+class SourceItem(ResponseModel):
+    id: str
+    name: str
+    enabled: bool
+    mode: Literal["static", "browser", "auto"]
+    start_urls: list[str]
+    fields: dict[str, dict]
+    links: dict
+    schedule: str | None = None
+    state: dict | None = None
+
+
+class SourceList(ResponseModel):
+    items: list[SourceItem]
+
+
+class ErrorItem(ResponseModel):
+    id: str
+    ts: datetime
+    source: str | None
+    code: str
+    url: str | None
+    message: str
+
+
+class ErrorList(ResponseModel):
+    items: list[ErrorItem]
+    limit: int
+
+
+class ErrorCodeInfo(ResponseModel):
+    meaning: str
+    remedy: str
+
+
+class ResultItem(ResponseModel):
+    id: str
+    source: str
+    url: str
+    fields: dict | None = None
+    fetched_at: datetime | None = None
+
+
+class ResultPage(ResponseModel):
+    items: list[ResultItem]
+    page: int
+    page_size: int
+    total: int
+
+
+class RunItem(ResponseModel):
+    id: str
+    source: str
+    status: str
+    started_at: datetime
+    pages_ok: int | None = None
+
+
+class RunList(ResponseModel):
+    items: list[RunItem]
+
+
+class HealingSessionItem(ResponseModel):
+    id: str
+    source: str | None
+    remedy: str
+    status: Literal["active", "finished"]
+    outcome: Literal["success", "failure"] | None
+
+
+class HealingSessionList(ResponseModel):
+    items: list[HealingSessionItem]
+
+
+class LastRun(ResponseModel):
+    run_id: str
+    status: str | None
+    started_at: datetime | None
+
+
+class SourceHealth(ResponseModel):
+    failure_rate: float | None
+    runs: int
+    pages: int
+    failed: int
+    errors_by_code: dict[str, int]
+    last_run: LastRun | None
+
+
+class ActiveHealingSession(ResponseModel):
+    id: str
+    source: str | None
+    remedy: str | None
+    started_at: datetime | None
+
+
+class GridStatus(ResponseModel):
+    """What the Grid's /status said; `ready` and the slots only when reachable."""
+
+    reachable: bool
+    ready: bool = False
+    nodes: int = 0
+    total_slots: int = 0
+    free_slots: int = 0
+
+
+class MonitoringHealth(ResponseModel):
+    status: Literal["healthy", "degraded", "failing"]
+    reasons: list[str]
+    window_minutes: int
+    sources: dict[str, SourceHealth]
+    active_healing_sessions: list[ActiveHealingSession]
+    healing_outcomes: dict[str, dict[str, int]]
+    grid: GridStatus
+    spool_records: int
+
+
+class ServiceHealth(ResponseModel):
+    """GET /health: 200 healthy, 503 unhealthy (MongoDB down)."""
+
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    components: dict[str, dict]
