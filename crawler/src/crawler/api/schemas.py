@@ -84,6 +84,27 @@ class ResponseModel(BaseModel):
         return handler(self)
 
 
+class BackupItem(ResponseModel):
+    """One backup as the engine lists it: its manifest plus whether it verified."""
+
+    name: str
+    good: bool
+    archive: str | None = None
+    path: str | None = None
+    manifest_path: str | None = None
+    label: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    totals: dict | None = None
+
+
+class BackupList(ResponseModel):
+    backup_dir: str
+    items: list[BackupItem]
+
+
 class SourceItem(ResponseModel):
     id: str
     name: str
