@@ -130,7 +130,12 @@ method:
 
 import traceback
 
-from ansible.module_utils.acs_common import mongo_uri_with_login, mongodb_tools_argspec_ex
+from ansible.module_utils.acs_common import (
+    fail_without_engine,
+    mongo_uri_with_login,
+    mongodb_tools_argspec_ex,
+    mongodb_tools_options,
+)
 from ansible.module_utils.basic import AnsibleModule
 
 # Only the engine may be missing a piece (pymongo is checked by the engine itself).
@@ -181,17 +186,7 @@ def run(module):
             mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
             p["source"],
             p["backup_dir"],
-            method=p["method"],
-            container=p["container"],
-            container_uri=mongo_uri_with_login(
-                p["container_uri"] or acs_backup.default_container_uri(p["network"]),
-                p["login_user"],
-                p["login_password"],
-            ),
-            network=p["network"],
-            image=p["image"],
-            tools_dir=p["tools_dir"],
-            s3=p["s3"],
+            **mongodb_tools_options(p, acs_backup.default_container_uri),
             skip_safety_backup=p["skip_safety_backup"],
             safety_label=p["safety_label"],
             check_mode=module.check_mode,
@@ -206,10 +201,7 @@ def run(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **module_kwargs())
-    if IMPORT_ERROR:
-        module.fail_json(msg="module_utils acs_backup could not be loaded", exception=IMPORT_ERROR)
-    if not acs_backup.HAS_PYMONGO:
-        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
+    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and acs_backup.HAS_PYMONGO)
     run(module)
 
 

@@ -55,6 +55,33 @@ def mongodb_tools_argspec_ex():
     )
 
 
+def mongodb_tools_options(params, default_container_uri):
+    """Engine keywords of the tools options of a module's params, the login
+    merged into the container URI too (``default_container_uri(network)``)."""
+    container_uri = params["container_uri"] or default_container_uri(params["network"])
+    return dict(
+        method=params["method"],
+        container=params["container"],
+        container_uri=mongo_uri_with_login(
+            container_uri, params["login_user"], params["login_password"]
+        ),
+        network=params["network"],
+        image=params["image"],
+        tools_dir=params["tools_dir"],
+        s3=params["s3"],
+    )
+
+
+def fail_without_engine(module, engine_import_error, has_pymongo):
+    """The engine could not be loaded, or pymongo is missing on the target."""
+    if engine_import_error:
+        module.fail_json(
+            msg="module_utils acs_backup could not be loaded", exception=engine_import_error
+        )
+    if not has_pymongo:
+        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
+
+
 def mongo_uri_with_login(uri, user=None, password=None):
     """Put user and password into a mongodb:// URI (quoted), leaving the rest."""
     if not user:
