@@ -195,7 +195,7 @@ from ansible.module_utils.acs_common import (
 )
 from ansible.module_utils.basic import AnsibleModule
 
-# Only the engine may be missing a piece (pymongo is checked by the engine itself).
+# The engine may fail to load on a target; main() reports it with fail_json.
 try:
     from ansible.module_utils import acs_backup
 
