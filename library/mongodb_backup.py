@@ -35,6 +35,8 @@ requirements:
   - anycrc (fast CRC-64; a slow pure-Python fallback is built in)
   - boto3 (only with I(s3))
   - docker (Python SDK, only with I(method=docker))
+extends_documentation_fragment:
+  - acs_mongodb_tools
 attributes:
   check_mode:
     support: full
@@ -45,16 +47,6 @@ attributes:
   diff_mode:
     support: none
 options:
-  uri:
-    description: MongoDB connection string, without credentials (see I(login_user)).
-    type: str
-    default: mongodb://127.0.0.1:27017
-  login_user:
-    description: User name merged into I(uri).
-    type: str
-  login_password:
-    description: Password merged into I(uri).
-    type: str
   backup_dir:
     description: Local directory of archives and manifests (the runbook's C(/data/backups)).
     type: path
@@ -67,45 +59,6 @@ options:
     description: Databases to dump. Default is every database except admin, local, config.
     type: list
     elements: str
-  method:
-    description:
-      - C(auto) picks mongodump on the host, then mongodump in I(container), then a
-        one-off container on I(network), then native.
-      - C(docker) needs I(container) or I(network).
-    type: str
-    choices: [auto, mongodump, docker, native]
-    default: auto
-  container:
-    description:
-      - Name of the mongodb container, for I(method=docker) or I(method=auto); the tools
-        run in it through C(docker exec).
-      - Mutually exclusive with I(network) and I(image).
-    type: str
-  network:
-    description:
-      - The stack network, for example C(airflow-crawler-system_backend). The tools run
-        in a one-off container attached to it, against the mongodb service by name
-        (see I(container_uri)); the archive streams out to the host, and the
-        container is removed afterwards, also when the run fails.
-      - Needs I(method=docker) or I(method=auto). Mutually exclusive with I(container).
-    type: str
-  image:
-    description:
-      - Image of the one-off container; it must have mongodump and mongorestore.
-      - Default is the image of the running C(mongodb) service container on
-        I(network) (its compose service label), the stack's mongodb image.
-      - Requires I(network).
-    type: str
-  container_uri:
-    description:
-      - Connection string the tools use inside the container; I(login_user) is merged in
-        too.
-      - Default C(mongodb://localhost:27017) with I(container), C(mongodb://mongodb:27017)
-        (the service by name) with I(network).
-    type: str
-  tools_dir:
-    description: Directory holding mongodump and mongorestore.
-    type: path
   if_older_than:
     description:
       - Make a backup only when the newest good backup in I(backup_dir) is older than
@@ -118,35 +71,6 @@ options:
         C(mongodump --archive --gzip) into I(backup_dir) with a manifest, after reading
         it to the end.
     type: path
-  s3:
-    description: Upload to S3-compatible storage after the backup.
-    type: dict
-    suboptions:
-      bucket:
-        description: Bucket name.
-        type: str
-        required: true
-      prefix:
-        description: Key prefix, for example C(prod/mongodb).
-        type: str
-        default: ""
-      endpoint_url:
-        description:
-          - Endpoint of a non-AWS store, for example C(https://storage.googleapis.com)
-            for GCS HMAC keys.
-        type: str
-      region:
-        description: Region name.
-        type: str
-      access_key:
-        description: Access key; default from the environment (AWS_ACCESS_KEY_ID).
-        type: str
-      secret_key:
-        description: Secret key; default from the environment (AWS_SECRET_ACCESS_KEY).
-        type: str
-      session_token:
-        description: Session token for temporary credentials.
-        type: str
   keep_last:
     description:
       - Retention after the backup, keep the newest N backups (0 or unset, no count rule).
@@ -263,11 +187,17 @@ manifest:
 
 import traceback
 
+from ansible.module_utils.acs_common import (
+    fail_without_engine,
+    mongo_uri_with_login,
+    mongodb_tools_argspec_ex,
+    mongodb_tools_options,
+)
 from ansible.module_utils.basic import AnsibleModule
 
+# The engine may fail to load on a target; main() reports it with fail_json.
 try:
     from ansible.module_utils import acs_backup
-    from ansible.module_utils.acs_common import mongo_uri_with_login, s3_argument_spec
 
     IMPORT_ERROR = None
 except ImportError:
@@ -275,42 +205,28 @@ except ImportError:
 
 
 def argument_spec():
-    return dict(
-        uri=dict(type="str", default="mongodb://127.0.0.1:27017"),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
+    spec = mongodb_tools_argspec_ex()["argspec"]
+    spec.update(
         backup_dir=dict(type="path", default="/data/backups"),
         label=dict(type="str", default="manual"),
         databases=dict(type="list", elements="str"),
-        method=dict(type="str", default="auto", choices=["auto", "mongodump", "docker", "native"]),
-        container=dict(type="str"),
-        network=dict(type="str"),
-        image=dict(type="str"),
-        container_uri=dict(type="str"),
-        tools_dir=dict(type="path"),
         if_older_than=dict(type="str"),
         import_from=dict(type="path"),
-        s3=dict(type="dict", options=s3_argument_spec()),
         keep_last=dict(type="int"),
         max_age_days=dict(type="float"),
     )
+    return spec
 
 
-MODULE_KWARGS = dict(
-    supports_check_mode=True,
-    mutually_exclusive=[
-        ("import_from", "databases"),
-        ("import_from", "if_older_than"),
-        ("import_from", "container"),
-        ("import_from", "network"),
-        ("import_from", "image"),
-        ("container", "network"),
-        ("container", "image"),
-    ],
-    required_if=[("method", "docker", ("container", "network"), True)],
-    required_by={"image": ("network",)},
-    required_together=[("login_user", "login_password")],
-)
+def module_kwargs():
+    """The shared tools constraints, plus: an import dumps nothing, so no dump options."""
+    kwargs = mongodb_tools_argspec_ex()
+    del kwargs["argspec"]
+    kwargs["mutually_exclusive"] = [
+        ("import_from", other)
+        for other in ("databases", "if_older_than", "container", "network", "image")
+    ] + kwargs["mutually_exclusive"]
+    return dict(supports_check_mode=True, **kwargs)
 
 
 def run(module):
@@ -329,18 +245,8 @@ def run(module):
                 p["backup_dir"],
                 label=p["label"],
                 databases=p["databases"],
-                method=p["method"],
-                container=p["container"],
-                container_uri=mongo_uri_with_login(
-                    p["container_uri"] or acs_backup.default_container_uri(p["network"]),
-                    p["login_user"],
-                    p["login_password"],
-                ),
-                network=p["network"],
-                image=p["image"],
-                tools_dir=p["tools_dir"],
+                **mongodb_tools_options(p, acs_backup.default_container_uri),
                 if_older_than=p["if_older_than"],
-                s3=p["s3"],
                 keep_last=p["keep_last"],
                 max_age_days=p["max_age_days"],
                 check_mode=module.check_mode,
@@ -370,11 +276,8 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), **MODULE_KWARGS)
-    if IMPORT_ERROR:
-        module.fail_json(msg="module_utils acs_backup could not be loaded", exception=IMPORT_ERROR)
-    if not acs_backup.HAS_PYMONGO:
-        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
+    module = AnsibleModule(argument_spec=argument_spec(), **module_kwargs())
+    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and acs_backup.HAS_PYMONGO)
     run(module)
 
 

@@ -29,6 +29,8 @@ requirements:
   - pymongo >= 4.0
   - boto3 (only with I(s3))
   - docker (Python SDK, only with I(method=docker))
+extends_documentation_fragment:
+  - acs_mongodb_tools
 attributes:
   check_mode:
     support: full
@@ -47,85 +49,10 @@ options:
         I(s3)). Default is the newest good backup in I(backup_dir).
     type: str
     aliases: [restore_from]
-  uri:
-    description: MongoDB connection string, without credentials.
-    type: str
-    default: mongodb://127.0.0.1:27017
-  login_user:
-    description: User name merged into I(uri).
-    type: str
-  login_password:
-    description: Password merged into I(uri).
-    type: str
   backup_dir:
     description: Where backups live; the safety backup is written here too.
     type: path
     default: /data/backups
-  method:
-    description:
-      - C(auto) picks mongorestore on the host, then in I(container), then a one-off
-        container on I(network), then native.
-      - C(docker) needs I(container) or I(network).
-    type: str
-    choices: [auto, mongodump, docker, native]
-    default: auto
-  container:
-    description:
-      - Name of the mongodb container; the tools run in it through C(docker exec).
-      - Mutually exclusive with I(network) and I(image).
-    type: str
-  network:
-    description:
-      - The stack network, for example C(airflow-crawler-system_backend). The safety
-        backup and the restore run in one-off containers attached to it, against the
-        mongodb service by name; the archive is copied into the container before it
-        starts, and the container is removed afterwards, also when the run fails.
-      - Needs I(method=docker) or I(method=auto). Mutually exclusive with I(container).
-    type: str
-  image:
-    description:
-      - Image of the one-off container; it must have mongodump and mongorestore.
-      - Default is the image of the running C(mongodb) service container on
-        I(network) (its compose service label), the stack's mongodb image.
-      - Requires I(network).
-    type: str
-  container_uri:
-    description:
-      - Connection string the tools use inside the container; I(login_user) is merged in
-        too.
-      - Default C(mongodb://localhost:27017) with I(container), C(mongodb://mongodb:27017)
-        (the service by name) with I(network).
-    type: str
-  tools_dir:
-    description: Directory holding mongodump and mongorestore.
-    type: path
-  s3:
-    description: Where remote keys are fetched from (same keys as M(mongodb_backup)).
-    type: dict
-    suboptions:
-      bucket:
-        description: Bucket name.
-        type: str
-        required: true
-      prefix:
-        description: Key prefix.
-        type: str
-        default: ""
-      endpoint_url:
-        description: Endpoint of a non-AWS store.
-        type: str
-      region:
-        description: Region name.
-        type: str
-      access_key:
-        description: Access key; default from the environment.
-        type: str
-      secret_key:
-        description: Secret key; default from the environment.
-        type: str
-      session_token:
-        description: Session token.
-        type: str
   skip_safety_backup:
     description:
       - Do not back up the current data first. The current data is then lost for
@@ -203,11 +130,17 @@ method:
 
 import traceback
 
+from ansible.module_utils.acs_common import (
+    fail_without_engine,
+    mongo_uri_with_login,
+    mongodb_tools_argspec_ex,
+    mongodb_tools_options,
+)
 from ansible.module_utils.basic import AnsibleModule
 
+# The engine may fail to load on a target; main() reports it with fail_json.
 try:
     from ansible.module_utils import acs_backup
-    from ansible.module_utils.acs_common import mongo_uri_with_login, s3_argument_spec
 
     IMPORT_ERROR = None
 except ImportError:
@@ -215,31 +148,20 @@ except ImportError:
 
 
 def argument_spec():
-    return dict(
+    spec = mongodb_tools_argspec_ex()["argspec"]
+    spec.update(
         source=dict(type="str", aliases=["restore_from"]),
-        uri=dict(type="str", default="mongodb://127.0.0.1:27017"),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
         backup_dir=dict(type="path", default="/data/backups"),
-        method=dict(type="str", default="auto", choices=["auto", "mongodump", "docker", "native"]),
-        container=dict(type="str"),
-        network=dict(type="str"),
-        image=dict(type="str"),
-        container_uri=dict(type="str"),
-        tools_dir=dict(type="path"),
-        s3=dict(type="dict", options=s3_argument_spec()),
         skip_safety_backup=dict(type="bool", default=False),
         safety_label=dict(type="str", default="pre-restore"),
     )
+    return spec
 
 
-MODULE_KWARGS = dict(
-    supports_check_mode=True,
-    mutually_exclusive=[("container", "network"), ("container", "image")],
-    required_if=[("method", "docker", ("container", "network"), True)],
-    required_by={"image": ("network",)},
-    required_together=[("login_user", "login_password")],
-)
+def module_kwargs():
+    kwargs = mongodb_tools_argspec_ex()
+    del kwargs["argspec"]
+    return dict(supports_check_mode=True, **kwargs)
 
 
 def _diff(replaced):
@@ -264,17 +186,7 @@ def run(module):
             mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
             p["source"],
             p["backup_dir"],
-            method=p["method"],
-            container=p["container"],
-            container_uri=mongo_uri_with_login(
-                p["container_uri"] or acs_backup.default_container_uri(p["network"]),
-                p["login_user"],
-                p["login_password"],
-            ),
-            network=p["network"],
-            image=p["image"],
-            tools_dir=p["tools_dir"],
-            s3=p["s3"],
+            **mongodb_tools_options(p, acs_backup.default_container_uri),
             skip_safety_backup=p["skip_safety_backup"],
             safety_label=p["safety_label"],
             check_mode=module.check_mode,
@@ -288,11 +200,8 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), **MODULE_KWARGS)
-    if IMPORT_ERROR:
-        module.fail_json(msg="module_utils acs_backup could not be loaded", exception=IMPORT_ERROR)
-    if not acs_backup.HAS_PYMONGO:
-        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
+    module = AnsibleModule(argument_spec=argument_spec(), **module_kwargs())
+    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and acs_backup.HAS_PYMONGO)
     run(module)
 
 

@@ -13,7 +13,8 @@ Public functions (everything else is internal):
     ``<backup_dir>/<YYYYmmddTHHMMSSZ>-<label>.archive.gz`` (mongodump archive
     format, gzip), hashing while it streams, then write the manifest
     ``<stem>.manifest.json`` beside it. Options: ``databases``, ``method``
-    (auto|mongodump|docker|native), ``container`` (tools run in it) or
+    (auto|host|docker|native; mongodump is the old
+    name of host), ``container`` (tools run in it) or
     ``network`` with optional ``image`` (tools run in a one-off container on
     the stack network, removed afterwards), ``container_uri``, ``tools_dir``,
     ``if_older_than`` (seconds or "12h"/"1d"), ``s3`` (dict, see
@@ -803,8 +804,13 @@ def _run_one_off(tool, image, network, container_uri, out=None, archive=None):
 
 
 def _choose_method(method, tools_dir, container, tool, network=None, image=None):
-    if method not in ("auto", "mongodump", "docker", "native"):
-        raise BackupError(f"method={method!r} is invalid: use auto, mongodump, docker or native")
+    if method not in ("auto", "host", "mongodump", "docker", "native"):
+        raise BackupError(
+            f"method={method!r} is invalid: use auto, host (old name mongodump), docker or native"
+        )
+    # "host" (the tools on this host) is recorded as "mongodump", the value
+    # manifests have always carried (docs/backup-format.md).
+    given, method = method, "mongodump" if method == "host" else method
     if container and (network or image):
         raise BackupError(
             "container and network/image are mutually exclusive: container runs the tools in "
@@ -816,7 +822,7 @@ def _choose_method(method, tools_dir, container, tool, network=None, image=None)
         )
     if network and method in ("mongodump", "native"):
         raise BackupError(
-            f"network={network!r} applies to method=docker (or auto) only, not method={method}"
+            f"network={network!r} applies to method=docker (or auto) only, not method={given}"
         )
     if method == "auto":
         if find_tool(tool, tools_dir):
@@ -826,7 +832,7 @@ def _choose_method(method, tools_dir, container, tool, network=None, image=None)
         return "docker" if network else "native"
     if method == "mongodump" and not find_tool(tool, tools_dir):
         raise BackupError(
-            f"method=mongodump but {tool} is not in tools_dir or on PATH; install the MongoDB "
+            f"method={given} but {tool} is not in tools_dir or on PATH; install the MongoDB "
             "database tools or use method=auto"
         )
     if method == "docker" and not (container or network):

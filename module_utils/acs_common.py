@@ -1,10 +1,20 @@
 # Copyright: Airflow Crawler System contributors
 # Apache License 2.0
-"""Argument pieces shared by the mongodb_backup and mongodb_restore modules."""
+"""Argument pieces shared by the mongodb_backup and mongodb_restore modules.
+
+``mongodb_tools_argspec_ex()`` is the one definition of where the tools run
+and how they reach the server; its documentation is the doc fragment
+plugins/doc_fragments/acs_mongodb_tools.py. Both follow community.docker's
+``common_compose_argspec_ex`` and its compose_v2 fragment.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import quote_plus, urlsplit, urlunsplit
+
+# ``mongodump`` is the old word for ``host`` (the tools on this host): kept so
+# existing playbooks and inventories go on working.
+METHODS = ["auto", "host", "mongodump", "docker", "native"]
 
 
 def s3_argument_spec():
@@ -17,6 +27,59 @@ def s3_argument_spec():
         secret_key=dict(type="str", no_log=True),
         session_token=dict(type="str", no_log=True),
     )
+
+
+def mongodb_tools_argspec():
+    return dict(
+        uri=dict(type="str", default="mongodb://127.0.0.1:27017"),
+        login_user=dict(type="str"),
+        login_password=dict(type="str", no_log=True),
+        method=dict(type="str", default="auto", choices=METHODS),
+        container=dict(type="str"),
+        network=dict(type="str"),
+        image=dict(type="str"),
+        container_uri=dict(type="str"),
+        tools_dir=dict(type="path"),
+        s3=dict(type="dict", options=s3_argument_spec()),
+    )
+
+
+def mongodb_tools_argspec_ex():
+    """The spec plus its constraints, for ``AnsibleModule(**...)``."""
+    return dict(
+        argspec=mongodb_tools_argspec(),
+        mutually_exclusive=[("container", "network"), ("container", "image")],
+        required_if=[("method", "docker", ("container", "network"), True)],
+        required_by={"image": ("network",)},
+        required_together=[("login_user", "login_password")],
+    )
+
+
+def mongodb_tools_options(params, default_container_uri):
+    """Engine keywords of the tools options of a module's params, the login
+    merged into the container URI too (``default_container_uri(network)``)."""
+    container_uri = params["container_uri"] or default_container_uri(params["network"])
+    return dict(
+        method=params["method"],
+        container=params["container"],
+        container_uri=mongo_uri_with_login(
+            container_uri, params["login_user"], params["login_password"]
+        ),
+        network=params["network"],
+        image=params["image"],
+        tools_dir=params["tools_dir"],
+        s3=params["s3"],
+    )
+
+
+def fail_without_engine(module, engine_import_error, has_pymongo):
+    """The engine could not be loaded, or pymongo is missing on the target."""
+    if engine_import_error:
+        module.fail_json(
+            msg="module_utils acs_backup could not be loaded", exception=engine_import_error
+        )
+    if not has_pymongo:
+        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
 
 
 def mongo_uri_with_login(uri, user=None, password=None):

@@ -33,3 +33,16 @@ def load_library(name):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_documentation(module):
+    """DOCUMENTATION with its extends_documentation_fragment merged in, as
+    ansible-doc shows it (fragments from plugins/doc_fragments, like ansible.cfg)."""
+    import yaml
+    from ansible.plugins.loader import fragment_loader
+    from ansible.utils.plugin_docs import add_fragments
+
+    fragment_loader.add_directory(str(REPO / "plugins" / "doc_fragments"))
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    add_fragments(doc, module.__file__, fragment_loader, is_module=True)
+    return doc

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from module_support import load_library
+from module_support import load_documentation, load_library
 
 
 def _compare(doc_options, spec, where):
@@ -25,7 +25,7 @@ def _compare(doc_options, spec, where):
 @pytest.mark.parametrize("name", ["mongodb_backup", "mongodb_restore", "service_health"])
 def test_documentation_matches_argument_spec(name):
     module = load_library(name)
-    doc = yaml.safe_load(module.DOCUMENTATION)
+    doc = load_documentation(module)
     assert doc["module"] == name
     assert doc["attributes"]["check_mode"]["support"] == "full"
     yaml.safe_load(module.EXAMPLES)

@@ -133,7 +133,7 @@ def test_cgroup_oom_kill_count_is_an_offender():
     assert cm.assess(_entry(oom_kills=3), 90)["offender"]
 
 
-@pytest.mark.parametrize("name", ["container_memory", "runbook_mongodb_counts"])
+@pytest.mark.parametrize("name", ["container_memory", "mongodb_counts"])
 def test_documentation_matches_argument_spec(name):
     module = _load(name)
     doc = yaml.safe_load(module.DOCUMENTATION)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
-module: runbook_mongodb_counts
+module: mongodb_counts
 short_description: Collections, document counts and sizes of a MongoDB server
 version_added: "1.0.0"
 description:
@@ -55,7 +55,7 @@ options:
 
 EXAMPLES = r"""
 - name: Document counts before the restart
-  runbook_mongodb_counts:
+  mongodb_counts:
     uri: mongodb://172.24.0.3:27017
     databases: [crawler]
   register: _before
