@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-PLAYBOOKS := $(wildcard playbooks/*.yml)
+PLAYBOOKS := $(wildcard playbooks/*.yml playbooks/runbook/*.yml tests/playbooks/*.yml)
 
 .PHONY: deploy test preflight venv docker-host images test-host lint syntax unit full-tests clean-venv
 
@@ -38,7 +38,7 @@ images: docker-host
 # Everything the integration tests start for real: the deployed stack,
 # FerretDB, Chromium, the Selenium jar, promtool, an S3-compatible server.
 test-host: deploy
-	ansible-playbook -i $(INVENTORY) playbooks/test_host.yml
+	ansible-playbook -i $(INVENTORY) tests/playbooks/test_host.yml
 
 lint: venv
 	@echo "== tier: lint"

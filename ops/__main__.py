@@ -15,7 +15,7 @@ from pathlib import Path
 import ansible_runner
 
 ROOT = Path(__file__).resolve().parents[1]
-PLAYBOOKS = ROOT / "playbooks"
+PLAYBOOKS = ROOT / "playbooks" / "runbook"
 
 _STATUS_MARK = {
     "runner_on_ok": "ok",
