@@ -12,7 +12,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-PLAYBOOKS := $(wildcard playbooks/runbook/*.yml playbooks/*.yml)
+PLAYBOOKS := $(wildcard playbooks/*.yml playbooks/runbook/*.yml tests/playbooks/*.yml)
 
 .PHONY: deploy test preflight venv docker-host images test-host lint syntax unit full-tests clean-venv
 
@@ -40,8 +40,8 @@ images: docker-host
 # Everything the integration tests start for real: the deployed stack,
 # FerretDB, Chromium, the Selenium jar, promtool, an S3-compatible server.
 test-host: deploy
-	@echo "== test-host: playbooks/test_host.yml (browser, promtool, S3 server, Airflow venv)"
-	ansible-playbook -i $(INVENTORY) playbooks/test_host.yml
+	@echo "== test-host: tests/playbooks/test_host.yml (browser, promtool, S3 server, Airflow venv)"
+	ansible-playbook -i $(INVENTORY) tests/playbooks/test_host.yml
 
 lint: venv
 	@echo "== tier: lint"

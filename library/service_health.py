@@ -79,17 +79,21 @@ options:
         type: bool
         default: true
   retries:
-    description: How many times to re-check unhealthy targets.
+    description:
+      - How many times to re-check unhealthy targets.
+      - Without it, derived from I(deadline) when that is given
+        (C(ceil(deadline / interval))), so callers do not compute it; else 0
+        (a single probe).
     type: int
-    default: 0
   interval:
     description: Seconds between rounds.
     type: float
     default: 2
   deadline:
-    description: Overall seconds after which no new round starts.
+    description:
+      - Overall seconds after which no new round starts.
+      - Defaults to 60 when not given.
     type: float
-    default: 60
 """
 
 EXAMPLES = r"""
@@ -139,6 +143,7 @@ unhealthy:
   elements: str
 """
 
+import math
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -150,6 +155,8 @@ try:
 except ImportError:
     IMPORT_ERROR = traceback.format_exc()
     TARGET_TYPES = ("http", "tcp", "mongodb", "selenium", "airflow")
+
+DEFAULT_DEADLINE = 60.0
 
 
 def argument_spec():
@@ -182,17 +189,25 @@ def argument_spec():
             required_by={"json_value": "json_path"},
             mutually_exclusive=[("url", "uri"), ("url", "host")],
         ),
-        retries=dict(type="int", default=0),
+        retries=dict(type="int"),
         interval=dict(type="float", default=2),
-        deadline=dict(type="float", default=60),
+        deadline=dict(type="float"),
     )
 
 
+def poll_bounds(retries, interval, deadline):
+    """(retries, deadline): retries derived from an explicit deadline when not given."""
+    if retries is None:
+        retries = math.ceil(deadline / interval) if deadline is not None and interval > 0 else 0
+    return retries, DEFAULT_DEADLINE if deadline is None else deadline
+
+
 def run(module):
-    p = module.params
+    p = dict(module.params)
     for field in ("retries", "interval", "deadline"):
-        if p[field] < 0:
+        if p[field] is not None and p[field] < 0:
             module.fail_json(msg=f"{field}={p[field]} must be >= 0")
+    p["retries"], p["deadline"] = poll_bounds(p["retries"], p["interval"], p["deadline"])
     try:
         results = run_checks(p["targets"], p["retries"], p["interval"], p["deadline"])
     except TargetError as exc:

@@ -1,4 +1,4 @@
-"""playbooks/backup.yml and playbooks/restore.yml against a mongodb container
+"""playbooks/runbook/backup.yml and playbooks/runbook/restore.yml against a mongodb container
 (the local drop-in image, FerretDB) on a network the test creates."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def run_playbook(tmp_path, playbook, *extra):
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i",
         str(tmp_path / "hosts.yml"),
-        str(REPO / "playbooks" / playbook),
+        str(REPO / "playbooks" / "runbook" / playbook),
         *extra,
     ]
     env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"))

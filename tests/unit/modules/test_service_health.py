@@ -122,3 +122,20 @@ def test_airflow_unhealthy_components():
     }
     assert acs_health.airflow_unhealthy(airflow3) == ["scheduler=unhealthy"]
     assert acs_health.airflow_unhealthy({"metadatabase": {"status": "healthy"}}) == []
+
+
+@pytest.mark.parametrize(
+    ("retries", "interval", "deadline", "expected"),
+    [
+        (None, 2, None, (0, 60.0)),  # one probe, as before
+        (None, 2, 30, (15, 30)),  # derived: ceil(deadline / interval)
+        (None, 4, 30, (8, 30)),
+        (3, 2, 30, (3, 30)),  # an explicit retries is kept
+        (None, 0, 30, (0, 30)),
+    ],
+)
+def test_retries_derive_from_the_deadline(retries, interval, deadline, expected):
+    from module_support import load_library
+
+    module = load_library("service_health")
+    assert module.poll_bounds(retries, interval, deadline) == expected

@@ -41,7 +41,7 @@ def _task_names(tasks):
 @pytest.mark.parametrize("playbook", sorted(PROCEDURES))
 def test_every_runbook_step_is_a_task_in_order(playbook):
     label, steps = PROCEDURES[playbook]
-    plays = yaml.safe_load((REPO / "playbooks" / f"{playbook}.yml").read_text())
+    plays = yaml.safe_load((REPO / "playbooks" / "runbook" / f"{playbook}.yml").read_text())
     names = [n for play in plays for n in _task_names(play["tasks"])]
     pattern = re.compile(rf"^\[{re.escape(label)} (\d+)")
     seen = [int(m.group(1)) for n in names if (m := pattern.match(n))]
@@ -56,7 +56,7 @@ def test_every_runbook_step_is_a_task_in_order(playbook):
 
 def test_every_playbook_ends_with_a_verdict_and_feeds_the_report():
     for playbook in PROCEDURES:
-        text = (REPO / "playbooks" / f"{playbook}.yml").read_text()
+        text = (REPO / "playbooks" / "runbook" / f"{playbook}.yml").read_text()
         assert "incident_result:" in text, playbook
         plays = yaml.safe_load(text)
         last = plays[-1]["tasks"][-1]
@@ -88,7 +88,7 @@ def test_playbooks_pass_the_syntax_check():
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     )
-    books = [str(REPO / "playbooks" / f"{p}.yml") for p in sorted(PROCEDURES)]
+    books = [str(REPO / "playbooks" / "runbook" / f"{p}.yml") for p in sorted(PROCEDURES)]
     proc = subprocess.run(
         ["ansible-playbook", "--syntax-check", "-i", "localhost,", *books],
         cwd=REPO,
