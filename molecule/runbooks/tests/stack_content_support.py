@@ -138,13 +138,14 @@ def stack_content(deployed_stack, tmp_path_factory):
     server = _site(tmp_path_factory, deployed_stack)
     content = StackContent(
         healthy=["rb-catalogue", "rb-catalogue-js"],
-        disabled=["rb-archive"],
+        disabled=["rb-archive", "rb-archive-js"],
         failing="rb-broken",
     )
     sources = [
         _source("rb-catalogue", f"{SITE}/index.html", "static"),
         _source("rb-catalogue-js", f"{SITE}/index.html", "browser"),
         _source("rb-archive", f"{SITE}/index.html", "static", enabled=False),
+        _source("rb-archive-js", f"{SITE}/index.html", "browser", enabled=False),
         # The site answers, but every page of this source is gone (404).
         _source("rb-broken", f"{SITE}/retired/index.html", "static"),
     ]
