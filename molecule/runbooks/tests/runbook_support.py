@@ -183,6 +183,23 @@ def _all_healthy(client) -> bool:
     )
 
 
+def serve_site(client, site: Path, name: str, alias: str):
+    """Serves directory ``site`` over real HTTP from container ``name``, reachable
+    as ``alias`` on the stack's network; a leftover of an interrupted run goes first."""
+    for leftover in client.containers.list(all=True, filters={"name": name}):
+        leftover.remove(force=True)
+    server = client.containers.run(
+        "acs-local/python:3.11",
+        ["python3", "-m", "http.server", "8000", "--directory", "/site"],
+        detach=True,
+        remove=True,
+        volumes={str(site): {"bind": "/site", "mode": "ro"}},
+        name=name,
+    )
+    client.networks.get(f"{PROJECT}_backend").connect(server, aliases=[alias])
+    return server
+
+
 class _Site:
     pages = 40
     index = "http://fault-site:8000/index.html"
@@ -202,20 +219,7 @@ def crawl_site(deployed_stack, tmp_path):
         )
     for path in [tmp_path, site, *site.iterdir()]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    network = deployed_stack.networks.get(f"{PROJECT}_backend")
-    for leftover in deployed_stack.containers.list(
-        all=True, filters={"name": "acs-test-fault-site"}
-    ):
-        leftover.remove(force=True)
-    server = deployed_stack.containers.run(
-        "acs-local/python:3.11",
-        ["python3", "-m", "http.server", "8000", "--directory", "/site"],
-        detach=True,
-        remove=True,
-        volumes={str(site): {"bind": "/site", "mode": "ro"}},
-        name="acs-test-fault-site",
-    )
-    network.connect(server, aliases=["fault-site"])
+    server = serve_site(deployed_stack, site, "acs-test-fault-site", "fault-site")
     yield _Site
     server.stop(timeout=2)
 

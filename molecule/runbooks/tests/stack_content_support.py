@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-from runbook_support import API, PROJECT, CrawlInContainer, container, credentials, mongo_client
+from runbook_support import (
+    API,
+    CrawlInContainer,
+    container,
+    credentials,
+    mongo_client,
+    serve_site,
+)
 
 AIRFLOW = "http://127.0.0.1:8080"
 SITE_HOST = "rb-content-site"
@@ -71,18 +78,7 @@ def _site(tmp_path_factory, client):
         )
     for path in [root, site, *site.iterdir()]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    for leftover in client.containers.list(all=True, filters={"name": "acs-test-rb-content"}):
-        leftover.remove(force=True)
-    server = client.containers.run(
-        "acs-local/python:3.11",
-        ["python3", "-m", "http.server", "8000", "--directory", "/site"],
-        detach=True,
-        remove=True,
-        volumes={str(site): {"bind": "/site", "mode": "ro"}},
-        name="acs-test-rb-content",
-    )
-    client.networks.get(f"{PROJECT}_backend").connect(server, aliases=[SITE_HOST])
-    return server
+    return serve_site(client, site, "acs-test-rb-content", SITE_HOST)
 
 
 def _airflow_run(dag_id: str, auth: dict, timeout: float = 240) -> tuple[str, bool]:
