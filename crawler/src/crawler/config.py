@@ -72,6 +72,13 @@ class Settings:
     batch_size: int = field(
         default_factory=lambda: int(os.environ.get("CRAWLER_BATCH_SIZE", "200"))
     )
+    # Bounds on what one site can make a crawl read (fetch/static.py).
+    max_body_bytes: int = field(
+        default_factory=lambda: int(os.environ.get("CRAWLER_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
+    )
+    max_crawl_delay: float = field(
+        default_factory=lambda: float(os.environ.get("CRAWLER_MAX_CRAWL_DELAY", "30"))
+    )
     health_window_minutes: int = field(
         default_factory=lambda: int(os.environ.get("CRAWLER_HEALTH_WINDOW_MINUTES", "60"))
     )

@@ -309,6 +309,8 @@ class Crawler(CrawlHealing):
                 max_retries=pol.max_retries,
                 user_agent=pol.user_agent,
                 obey_robots=pol.obey_robots,
+                max_body_bytes=self.settings.max_body_bytes,
+                max_crawl_delay=self.settings.max_crawl_delay,
             ) as static:
                 self.static = static
 

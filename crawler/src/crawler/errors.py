@@ -20,11 +20,14 @@ class ErrorCode(StrEnum):
     BROWSER = "E008"
     STORAGE = "E009"
     UNKNOWN = "E010"
+    NOT_FOUND = "E011"
+    TOO_LARGE = "E012"
+    NOT_HTML = "E013"
 
 
-# The query-parameter pattern of a code (E001..E010), kept next to the enum it
+# The query-parameter pattern of a code (E001..E013), kept next to the enum it
 # mirrors; the API's 422 message quotes it, so its spelling is part of the API.
-CODE_PATTERN = r"^E0(0[1-9]|10)$"
+CODE_PATTERN = r"^E0(0[1-9]|1[0-3])$"
 
 ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.CONNECTION: ("DNS or connection failure", "retry with backoff"),
@@ -43,6 +46,9 @@ ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
     ),
     ErrorCode.STORAGE: ("MongoDB failure", "spool to a local file, replay later"),
     ErrorCode.UNKNOWN: ("anything else", "none (recorded)"),
+    ErrorCode.NOT_FOUND: ("HTTP 404/410: the page is gone", "none (recorded)"),
+    ErrorCode.TOO_LARGE: ("body larger than the size cap", "none (recorded)"),
+    ErrorCode.NOT_HTML: ("not an HTML or XHTML page", "none (recorded)"),
 }
 
 # Phrases of common bot-check / challenge pages. A 200 page carrying one of
@@ -71,6 +77,8 @@ def classify_status(status: int) -> ErrorCode | None:
         return ErrorCode.BLOCKED
     if status == 429:
         return ErrorCode.RATE_LIMITED
+    if status in (404, 410):
+        return ErrorCode.NOT_FOUND
     if 500 <= status <= 599:
         return ErrorCode.SERVER_ERROR
     if status >= 400:

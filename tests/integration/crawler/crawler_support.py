@@ -138,7 +138,9 @@ def make_handler(site: Site):
             path = self.path.split("?")[0]
             site.hit(path)
             if path == "/robots.txt":
-                return self.send(200, site.state["robots"], ctype="text/plain")
+                return self.send(
+                    site.state.get("robots_status", 200), site.state["robots"], ctype="text/plain"
+                )
             if path.startswith("/docs/"):
                 # a small documentation tree: /docs/0 .. /docs/N-1, each links to two children
                 i = int(path.rsplit("/", 1)[1])
@@ -211,6 +213,33 @@ def make_handler(site: Site):
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 return self.wfile.write(data)
+            if path == "/gone":
+                return self.send(410, "gone")
+            if path == "/manual.pdf":
+                return self.send(200, "%PDF-1.7 not a web page", ctype="application/pdf")
+            if path == "/big":
+                return self.send(
+                    200, "<html><body>" + "x" * site.state["big_bytes"] + "</body></html>"
+                )
+            if path == "/big-unannounced":
+                # no Content-Length: the body ends when the connection closes
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.close_connection = True
+                return self.wfile.write(b"<html><body>" + b"y" * site.state["big_bytes"])
+            if path == "/euc-kr":
+                # the charset only in <meta>, as many Korean sites still serve
+                data = (
+                    '<html><head><meta http-equiv="Content-Type" content="text/html; charset=euc-kr">'
+                    '</head><body><h1 class="title">\uacf5\uc9c0\uc0ac\ud56d</h1></body></html>'
+                ).encode("euc-kr")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                return self.wfile.write(data)
             return self.send(404, "not found")
 
     return Handler
@@ -245,6 +274,8 @@ def site(site_server):
             "ratelimit_times": 1,
             "retry_after": 1,
             "flaky_times": 1,
+            "robots_status": 200,
+            "big_bytes": 1024,
         }
     )
     return site_server

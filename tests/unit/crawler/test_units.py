@@ -60,7 +60,9 @@ def test_normalize_relative_link():
         (429, "E004"),
         (500, "E005"),
         (503, "E005"),
-        (404, "E010"),
+        (404, "E011"),
+        (410, "E011"),
+        (400, "E010"),
         (200, None),
     ],
 )
@@ -91,7 +93,12 @@ def test_error_code_table_documented():
     doc = (REPO / "docs" / "error-codes.md").read_text()
     for code in ERROR_CODES:
         assert re.search(rf"^\| {code} \|", doc, re.M), f"{code} missing from docs/error-codes.md"
-    assert [str(c) for c in ErrorCode] == [f"E{i:03d}" for i in range(1, 11)]
+    assert [str(c) for c in ErrorCode] == [f"E{i:03d}" for i in range(1, 14)]
+    # the API's ?code= filter accepts every code and nothing past the last one
+    from crawler.errors import CODE_PATTERN
+
+    assert all(re.match(CODE_PATTERN, str(c)) for c in ErrorCode)
+    assert not re.match(CODE_PATTERN, f"E{len(ErrorCode) + 1:03d}")
 
 
 def test_retry_after_parsing():

@@ -1,12 +1,14 @@
 """Async HTTP fetcher: pooled connections, per-domain concurrency and delay,
-robots.txt (with Crawl-delay), timeouts, exponential backoff with jitter and
-Retry-After on 429/503."""
+robots.txt (with Crawl-delay, capped), timeouts, exponential backoff with
+jitter and Retry-After on 429/503, and bounds on what a site can make us
+read: HTML/XHTML only, a body size cap, the charset a page declares."""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
 import random
+import re
 import time
 import urllib.robotparser
 from datetime import UTC, datetime
@@ -23,6 +25,22 @@ RETRYABLE = {
     ErrorCode.SERVER_ERROR,
     ErrorCode.RATE_LIMITED,
 }
+
+
+# What is parsed; a response without a Content-Type is tried as HTML.
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+# A robots.txt may ask for any Crawl-delay; one of hours would stall a run.
+DEFAULT_MAX_CRAWL_DELAY = 30.0
+# <meta charset="..."> or <meta http-equiv="Content-Type" content="...; charset=...">,
+# looked for in the first 1024 bytes as the HTML standard's prescan does.
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def declared_charset(raw: bytes) -> str | None:
+    """The charset a page declares in a <meta> tag near its start, if any."""
+    m = _META_CHARSET.search(raw[:1024])
+    return m.group(1).decode("ascii") if m else None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -87,6 +105,8 @@ class StaticFetcher:
         max_retry_after: float = 120.0,
         backoff_base: float = 0.5,
         total_connections: int = 100,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_crawl_delay: float = DEFAULT_MAX_CRAWL_DELAY,
     ):
         self.concurrency = concurrency_per_domain
         self.delay = delay
@@ -97,6 +117,8 @@ class StaticFetcher:
         self.max_retry_after = max_retry_after
         self.backoff_base = backoff_base
         self.total_connections = total_connections
+        self.max_body_bytes = max_body_bytes
+        self.max_crawl_delay = max_crawl_delay
         self._gates: dict[str, DomainGate] = {}
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._robots_lock = asyncio.Lock()
@@ -118,14 +140,14 @@ class StaticFetcher:
         if self.session:
             await self.session.close()
 
+    def crawl_delay(self, rp: urllib.robotparser.RobotFileParser | None) -> float:
+        """The site's Crawl-delay for us, at most max_crawl_delay (0 when none)."""
+        cd = rp.crawl_delay(self.user_agent) if rp is not None else None
+        return min(float(cd), self.max_crawl_delay) if cd else 0.0
+
     def gate(self, host: str) -> DomainGate:
         if host not in self._gates:
-            delay = self.delay
-            rp = self._robots.get(host)
-            if rp is not None:
-                cd = rp.crawl_delay(self.user_agent)
-                if cd:
-                    delay = max(delay, float(cd))
+            delay = max(self.delay, self.crawl_delay(self._robots.get(host)))
             self._gates[host] = DomainGate(self.concurrency, delay)
         return self._gates[host]
 
@@ -146,15 +168,16 @@ class StaticFetcher:
                     if resp.status == 200:
                         rp = urllib.robotparser.RobotFileParser()
                         rp.parse((await resp.text(errors="replace")).splitlines())
-                    elif resp.status in (401, 403):
-                        # RFC 9309: unreachable-as-forbidden is the cautious reading
+                    elif resp.status in (401, 403) or resp.status >= 500:
+                        # RFC 9309 2.3.1.4: a server error means complete disallow;
+                        # 401/403 are read the same cautious way.
                         rp = urllib.robotparser.RobotFileParser()
                         rp.disallow_all = True
             except (TimeoutError, aiohttp.ClientError):
                 rp = None  # no robots.txt reachable: allowed
             self._robots[host] = rp
-            if host in self._gates and rp is not None and rp.crawl_delay(self.user_agent):
-                self._gates[host].slow_down(float(rp.crawl_delay(self.user_agent)))
+            if host in self._gates and self.crawl_delay(rp):
+                self._gates[host].slow_down(self.crawl_delay(rp))
             return rp
 
     async def allowed(self, url: str) -> bool:
@@ -200,19 +223,9 @@ class StaticFetcher:
                         raise CrawlError(
                             code, f"HTTP {status}", url=url, status=status, retry_after=retry_after
                         )
-                    raw = await resp.read()
-                    try:
-                        text = raw.decode(resp.get_encoding())
-                    except (UnicodeDecodeError, LookupError, RuntimeError):
-                        try:
-                            text = raw.decode("utf-8")
-                        except UnicodeDecodeError as exc:
-                            raise CrawlError(
-                                ErrorCode.PARSE,
-                                f"cannot decode body: {exc}",
-                                url=url,
-                                status=status,
-                            ) from exc
+                    self._check_type(resp, url)
+                    raw = await self._read_capped(resp, url)
+                    text = self._decode(raw, resp.charset, url, status)
                     return Page(
                         url=url,
                         final_url=str(resp.url),
@@ -228,3 +241,48 @@ class StaticFetcher:
                 raise CrawlError(
                     classify_exception(exc), f"{type(exc).__name__}: {exc}", url=url
                 ) from exc
+
+    def _check_type(self, resp: aiohttp.ClientResponse, url: str) -> None:
+        # Refused before the body is read: a PDF or a video is not downloaded.
+        if resp.headers.get("Content-Type") and resp.content_type not in HTML_TYPES:
+            raise CrawlError(
+                ErrorCode.NOT_HTML,
+                f"not HTML: Content-Type {resp.content_type}",
+                url=url,
+                status=resp.status,
+            )
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
+        cap = self.max_body_bytes
+        too_large = CrawlError(
+            ErrorCode.TOO_LARGE,
+            f"body over the {cap}-byte cap (CRAWLER_MAX_BODY_BYTES)",
+            url=url,
+            status=resp.status,
+        )
+        if resp.content_length is not None and resp.content_length > cap:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > cap:  # a body without Content-Length, or one that lies
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _decode(raw: bytes, header_charset: str | None, url: str, status: int) -> str:
+        # The header's charset wins, then the page's own <meta>, then UTF-8.
+        for charset in (header_charset, declared_charset(raw), "utf-8"):
+            if not charset:
+                continue
+            try:
+                return raw.decode(charset)
+            except LookupError:
+                continue  # an unknown charset name: try the next one
+            except UnicodeDecodeError as exc:
+                if charset == "utf-8":
+                    raise CrawlError(
+                        ErrorCode.PARSE, f"cannot decode body: {exc}", url=url, status=status
+                    ) from exc
+        raise CrawlError(ErrorCode.PARSE, "cannot decode body", url=url, status=status)
