@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+from crawler.patterns import compile_pattern
 
 FetchMode = Literal["static", "browser", "auto"]
 NAME_RE = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -54,10 +55,7 @@ class LinkRules(BaseModel):
     @classmethod
     def _regexes(cls, v: list[str]) -> list[str]:
         for pattern in v:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"invalid regex {pattern!r}: {exc}") from exc
+            compile_pattern(pattern)  # ValueError: pydantic names the field in its 422
         return v
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 from crawler.errors import looks_blocked
 from crawler.extract import extract, needs_javascript, parse_html
 from crawler.models import FieldSpec
+from crawler.patterns import compile_pattern
 from crawler.urls import normalize_url
 
 
@@ -24,8 +24,8 @@ def _specs(fields_json: str) -> dict[str, FieldSpec]:
 @lru_cache(maxsize=64)
 def _link_filter(rules_json: str, hosts: tuple[str, ...]):
     rules = json.loads(rules_json)
-    allow = [re.compile(p) for p in rules.get("allow", [])]
-    deny = [re.compile(p) for p in rules.get("deny", [])]
+    allow = [compile_pattern(p) for p in rules.get("allow", [])]
+    deny = [compile_pattern(p) for p in rules.get("deny", [])]
 
     def ok(url: str) -> bool:
         if deny and any(p.search(url) for p in deny):

@@ -95,6 +95,8 @@ def test_mutations_need_a_valid_api_key(client, site):
         ({"start_urls": ["not a url"]}, "body.start_urls.0"),
         ({"fields": {"t": {"selector": "h1[["}}}, "body.fields.t"),
         ({"links": {"max_depth": -1}}, "body.links.max_depth"),
+        # a backreference: RE2 (linear-time matching) has none
+        ({"links": {"allow": [r"/(docs)/\1"]}}, "body.links.allow"),
         ({"politeness": {"delay_seconds": "slow"}}, "body.politeness.delay_seconds"),
         ({"unknown": 1}, "body.unknown"),
     ],

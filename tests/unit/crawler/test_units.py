@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -257,3 +258,33 @@ def test_response_models_check_consumed_fields_and_keep_the_json():
     del body["items"][0]["code"]
     with pytest.raises(pydantic.ValidationError):
         adapter.validate_python(body)
+
+
+def test_a_backtracking_link_pattern_cannot_hang_a_crawl():
+    """(a|aa)*$ takes Python's re exponential time on a long run of a's that
+    ends in a mismatch; RE2 answers in linear time. The alarm turns a hang
+    into a failure instead of a stuck test run."""
+    import signal
+
+    from crawler.pages import _link_filter
+
+    ok = _link_filter(json.dumps({"allow": ["^https://x/(a|aa)*$"]}), ("x",))
+
+    def hung(*_):
+        raise AssertionError("the link filter hung on a backtracking pattern")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        assert ok("https://x/" + "a" * 60 + "!") is False
+        assert ok("https://x/aaaa") is True
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_an_re2_refused_pattern_names_the_fix():
+    from crawler.models import LinkRules
+
+    with pytest.raises(ValueError, match="RE2 syntax: no backreferences"):
+        LinkRules(allow=[r"(?=lookahead)"])
