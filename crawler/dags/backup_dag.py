@@ -11,13 +11,20 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, task
 
+from crawler.config import Settings
+
 with DAG(
     dag_id="backup_dag",
     schedule=os.environ.get("ACS_BACKUP_SCHEDULE", "0 3 * * *"),
     start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "crawler", "retries": 2, "retry_delay": timedelta(minutes=10)},
+    default_args={
+        "owner": "crawler",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(minutes=Settings().backup_task_timeout_minutes),
+    },
     tags=["backup"],
 ) as dag:
 

@@ -10,9 +10,15 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, task
 
+from crawler.config import Settings
 from crawler.dags_support import load_sources_for_dags
 
-DEFAULT_ARGS = {"owner": "crawler", "retries": 1, "retry_delay": timedelta(minutes=5)}
+DEFAULT_ARGS = {
+    "owner": "crawler",
+    "retries": 1,
+    "retry_delay": timedelta(minutes=5),
+    "execution_timeout": timedelta(minutes=Settings().crawl_task_timeout_minutes),
+}
 
 
 def build(source_name: str, schedule: str | None) -> DAG:

@@ -79,6 +79,14 @@ class Settings:
     max_crawl_delay: float = field(
         default_factory=lambda: float(os.environ.get("CRAWLER_MAX_CRAWL_DELAY", "30"))
     )
+    # Airflow's execution_timeout of the crawl and backup tasks: a task that
+    # hangs (a site that trickles, a stuck dump) fails instead of holding its slot.
+    crawl_task_timeout_minutes: int = field(
+        default_factory=lambda: int(os.environ.get("CRAWLER_TASK_TIMEOUT_MINUTES", "120"))
+    )
+    backup_task_timeout_minutes: int = field(
+        default_factory=lambda: int(os.environ.get("BACKUP_TASK_TIMEOUT_MINUTES", "60"))
+    )
     health_window_minutes: int = field(
         default_factory=lambda: int(os.environ.get("CRAWLER_HEALTH_WINDOW_MINUTES", "60"))
     )

@@ -13,5 +13,9 @@ for dag_id, dag in bag.dags.items():
         "schedule": str(getattr(dag, "schedule", None)),
         "tasks": sorted(t.task_id for t in dag.tasks),
         "downstream": {t.task_id: sorted(t.downstream_task_ids) for t in dag.tasks},
+        "execution_timeout": {
+            t.task_id: t.execution_timeout.total_seconds() if t.execution_timeout else None
+            for t in dag.tasks
+        },
     }
 print("DAGBAG_JSON " + json.dumps(out))

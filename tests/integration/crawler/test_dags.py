@@ -60,6 +60,7 @@ def test_dag_files_import_and_follow_sources(
         "MONGO_URI": ferretdb.uri,
         "MONGO_DB": mongo_db_name,
         "ACS_BACKUP_SCHEDULE": "30 2 * * *",
+        "CRAWLER_TASK_TIMEOUT_MINUTES": "45",
     }
     bag = dagbag(tmp_path, env)
     assert bag["import_errors"] == {}
@@ -71,6 +72,9 @@ def test_dag_files_import_and_follow_sources(
     assert alpha["downstream"]["check"] == ["heal", "push_metrics"]
     assert alpha["downstream"]["heal"] == ["push_metrics"]
     assert "30 2 * * *" in bag["dags"]["backup_dag"]["schedule"]
+    # no task can hang forever: the crawl ones as configured, the backup by default
+    assert set(alpha["execution_timeout"].values()) == {45 * 60}
+    assert bag["dags"]["backup_dag"]["execution_timeout"] == {"backup": 60 * 60}
     # a deleted source's DAG disappears at the next parse
     storage.db.sources.delete_one({"_id": "beta"})
     assert sorted(dagbag(tmp_path, env)["dags"]) == ["backup_dag", "crawl_alpha"]
