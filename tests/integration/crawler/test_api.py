@@ -115,6 +115,8 @@ def test_invalid_query_is_422_not_500(client):
         ("/api/errors?code=X1", "query.code"),
         ("/api/errors?since=yesterday", "query.since"),
         ("/api/results?page=0", "query.page"),
+        ("/api/results?page=99999999999999999999", "query.page"),
+        ("/api/results?since=99999-01-01", "query.since"),
         ("/api/sources/NOT%20VALID", "path.source_id"),
     ]:
         r = client.get(url)
@@ -251,16 +253,37 @@ def test_backup_endpoints_use_the_backup_engine(client, site, storage):
     made = r.json()
     listed = client.get("/api/backup/").json()["items"]
     assert any(b["path"] == made["path"] and b["good"] for b in listed)
-    r = client.post("/api/backup/restore", json={"backup": made["path"]}, headers=KEY)
+    r = client.post("/api/backup/restore", json={"backup": made["name"]}, headers=KEY)
     assert r.status_code == 422 and "body.confirm" in r.json()["detail"]
     r = client.post(
-        "/api/backup/restore", json={"backup": made["path"], "check_mode": True}, headers=KEY
+        "/api/backup/restore", json={"backup": made["name"], "check_mode": True}, headers=KEY
     )
     assert r.status_code == 200, r.text
     assert (
         client.post("/api/backup/trigger", json={"label": "bad label!"}, headers=KEY).status_code
         == 422
     )
+
+
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        # a path is refused before anything looks at the disk: no file-existence oracle
+        ({"backup": "/etc/passwd", "check_mode": True}, 422, "body.backup"),
+        ({"backup": "../../etc/passwd", "check_mode": True}, 422, "body.backup"),
+        # the safety backup before a restore cannot be skipped over HTTP
+        ({"check_mode": True, "skip_safety_backup": True}, 422, "body.skip_safety_backup"),
+        # an unknown name: one generic answer
+        ({"backup": "passwd", "check_mode": True}, 404, None),
+    ],
+)
+def test_restore_takes_backup_names_only(client, body, status, field):
+    r = client.post("/api/backup/restore", json=body, headers=KEY)
+    assert r.status_code == status, r.text
+    if field:
+        assert field in r.json()["detail"]
+    else:
+        assert r.json()["detail"] == "no such backup: GET /api/backup/ lists the names"
 
 
 class _AirflowWithoutTheDag(BaseHTTPRequestHandler):

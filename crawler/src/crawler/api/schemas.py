@@ -48,16 +48,25 @@ class BackupTrigger(BaseModel):
     databases: list[str] | None = None
 
 
+# A backup's name as GET /api/backup/ lists it: never a path, so a caller can
+# neither restore from nor probe for files outside the backup directory.
+BACKUP_NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
 class RestoreRequest(BaseModel):
+    """The safety backup taken before a restore cannot be skipped over HTTP
+    (only the mongodb_restore module offers that, to an operator)."""
+
     model_config = ConfigDict(extra="forbid")
     backup: str | None = Field(
-        default=None, description="backup name or archive path; null = newest good one"
+        default=None,
+        pattern=BACKUP_NAME,
+        description="name of a backup as GET /api/backup/ lists it; null = newest good one",
     )
     check_mode: bool = Field(default=False, description="only report what would be replaced")
     confirm: bool = Field(
         default=False, description="must be true for a real restore: current data is replaced"
     )
-    skip_safety_backup: bool = False
 
 
 # --- responses -----------------------------------------------------------------

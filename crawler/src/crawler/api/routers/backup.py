@@ -60,11 +60,17 @@ def backup_restore(settings: SettingsDep, body: RestoreRequest):
                 ],
             },
         )
+    if body.backup is not None:
+        names = {
+            b["name"] for b in _backup_call(backup_engine.list_backups, str(settings.backup_dir))
+        }
+        if body.backup not in names:
+            # One answer for every unknown name: nothing is said about other files.
+            raise HTTPException(404, "no such backup: GET /api/backup/ lists the names")
     return _backup_call(
         backup_engine.restore,
         settings.mongo_uri,
         body.backup,
         str(settings.backup_dir),
         check_mode=body.check_mode,
-        skip_safety_backup=body.skip_safety_backup,
     )

@@ -23,7 +23,8 @@ def results(
     status: Literal["ok", "incomplete"] | None = None,
     since: datetime | None = None,
     url_contains: str | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    # Bounded so that (page - 1) * page_size stays a valid skip for MongoDB.
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ):
     total, docs = repository.results_page(
