@@ -60,6 +60,22 @@ def test_api_health_through_nginx(deployed, url):
     assert r.json()["status"] == "healthy"
 
 
+def test_nginx_hides_its_version_and_sends_security_headers(deployed):
+    cert = str(PROJECT_DIR / "nginx/certs/server.crt")
+    https = requests.get("https://127.0.0.1/api/sources", timeout=10, verify=cert)
+    missing = requests.get("https://127.0.0.1/no-such-page", timeout=10, verify=cert)
+    for r in (https, missing):
+        assert r.headers["Server"] == "nginx"  # no version
+        assert r.headers["X-Content-Type-Options"] == "nosniff"
+        assert r.headers["X-Frame-Options"] == "DENY"
+        assert r.headers["Strict-Transport-Security"].startswith("max-age=")
+    # plain HTTP on the public port goes to HTTPS before a key could be sent again
+    plain = requests.get("http://127.0.0.1/api/sources", timeout=10, allow_redirects=False)
+    assert plain.status_code == 301
+    assert plain.headers["Location"].startswith("https://")
+    assert "Strict-Transport-Security" not in plain.headers
+
+
 def test_airflow_health_on_the_runbook_url(deployed):
     r = requests.get("http://127.0.0.1:8080/health", timeout=10)
     assert r.status_code == 200
