@@ -50,6 +50,7 @@ def run(base: str, mongo: str, hub: str, sessions: int, pages: int, work: Path) 
         spool_dir=work / "spool",
         browser_pages_per_session=50,
         api_keys=[],
+        allowed_targets="127.0.0.1/32",  # the corpus server is on the loopback
     )
     storage = Storage(mongo, "browser_bench")
     t0 = time.perf_counter()

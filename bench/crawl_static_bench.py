@@ -90,7 +90,14 @@ def bench_ours(base: str, mongo: str, db: str, concurrency: int, workers: int, s
             },
         }
     )
-    settings = Settings(mongo_uri=mongo, mongo_db=db, spool_dir=spool, batch_size=200, api_keys=[])
+    settings = Settings(
+        mongo_uri=mongo,
+        mongo_db=db,
+        spool_dir=spool,
+        batch_size=200,
+        api_keys=[],
+        allowed_targets="127.0.0.1/32",  # the corpus server is on the loopback
+    )
     storage = Storage(mongo, db)
     storage.ensure_indexes()
     crawler = Crawler(

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("errors", help="recent errors, newest first")
     e.add_argument("--limit", type=int, default=20)
     e.add_argument("--source")
-    e.add_argument("--code", help="E001..E013")
+    e.add_argument("--code", help="E001..E014")
     e.add_argument(
         "--since", type=datetime.fromisoformat, help="ISO time, e.g. 2026-01-31T00:00:00+00:00"
     )

@@ -72,6 +72,11 @@ class Settings:
     batch_size: int = field(
         default_factory=lambda: int(os.environ.get("CRAWLER_BATCH_SIZE", "200"))
     )
+    # Private hosts and networks an intranet source may reach (fetch/guard.py):
+    # comma-separated names and CIDRs; empty refuses every private target.
+    allowed_targets: str = field(
+        default_factory=lambda: os.environ.get("CRAWLER_ALLOWED_TARGETS", "")
+    )
     # Bounds on what one site can make a crawl read (fetch/static.py).
     max_body_bytes: int = field(
         default_factory=lambda: int(os.environ.get("CRAWLER_MAX_BODY_BYTES", str(10 * 1024 * 1024)))

@@ -17,6 +17,7 @@ from crawler.config import Settings
 from crawler.crawl_healing import CrawlHealing
 from crawler.errors import CrawlError, ErrorCode, classify_exception
 from crawler.fetch.factory import open_browser
+from crawler.fetch.guard import TargetPolicy, check_navigation
 from crawler.fetch.static import StaticFetcher
 from crawler.healing import (
     SLOWED_DOWN_BY,
@@ -58,6 +59,7 @@ class Crawler(CrawlHealing):
         self.source = source
         self.storage = storage
         self.settings = settings or Settings()
+        self.policy = TargetPolicy.parse(self.settings.allowed_targets)
         self.metrics = metrics or default_metrics()
         self.healing = healing or HealingEngine(storage, metrics=self.metrics)
         self.spool = spool or Spool(self.settings.spool_dir)
@@ -183,7 +185,11 @@ class Crawler(CrawlHealing):
     # --- fetching with healing -------------------------------------------------
     async def _fetch(self, url: str, mode: str, retries: int | None = None):
         if mode == "browser":
-            return await (await self.browser()).fetch(url)
+            await check_navigation(self.policy, url)
+            page = await (await self.browser()).fetch(url)
+            if page.final_url != url:  # the browser followed a redirect: judge where it went
+                await check_navigation(self.policy, page.final_url)
+            return page
         return await self.static.fetch(url, retries)
 
     async def _process(self, text: str, url: str, follow: bool) -> dict:
@@ -311,6 +317,7 @@ class Crawler(CrawlHealing):
                 obey_robots=pol.obey_robots,
                 max_body_bytes=self.settings.max_body_bytes,
                 max_crawl_delay=self.settings.max_crawl_delay,
+                policy=self.policy,
             ) as static:
                 self.static = static
 

@@ -23,11 +23,12 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "E011"
     TOO_LARGE = "E012"
     NOT_HTML = "E013"
+    FORBIDDEN_TARGET = "E014"
 
 
-# The query-parameter pattern of a code (E001..E013), kept next to the enum it
+# The query-parameter pattern of a code (E001..E014), kept next to the enum it
 # mirrors; the API's 422 message quotes it, so its spelling is part of the API.
-CODE_PATTERN = r"^E0(0[1-9]|1[0-3])$"
+CODE_PATTERN = r"^E0(0[1-9]|1[0-4])$"
 
 ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.CONNECTION: ("DNS or connection failure", "retry with backoff"),
@@ -49,6 +50,10 @@ ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.NOT_FOUND: ("HTTP 404/410: the page is gone", "none (recorded)"),
     ErrorCode.TOO_LARGE: ("body larger than the size cap", "none (recorded)"),
     ErrorCode.NOT_HTML: ("not an HTML or XHTML page", "none (recorded)"),
+    ErrorCode.FORBIDDEN_TARGET: (
+        "a private address or a service of the stack, not allowed by the operator",
+        "none (recorded); allow it in CRAWLER_ALLOWED_TARGETS for an intranet source",
+    ),
 }
 
 # Phrases of common bot-check / challenge pages. A 200 page carrying one of
@@ -70,6 +75,11 @@ class CrawlError(Exception):
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return f"{self.code} {self.message}"
+
+
+class ForbiddenAddress(OSError):
+    """Raised where a connection is refused by the target policy (fetch/guard.py).
+    An OSError, so that aiohttp passes it up from its resolver."""
 
 
 def classify_status(status: int) -> ErrorCode | None:
@@ -94,6 +104,11 @@ def looks_blocked(html: str) -> bool:
 def classify_exception(exc: BaseException) -> ErrorCode:
     if isinstance(exc, CrawlError):
         return exc.code
+    # aiohttp wraps what its resolver raised (ClientConnectorDNSError.os_error)
+    if isinstance(exc, ForbiddenAddress) or isinstance(
+        getattr(exc, "os_error", None), ForbiddenAddress
+    ):
+        return ErrorCode.FORBIDDEN_TARGET
     name = type(exc).__module__ + "." + type(exc).__name__
     # library families first: a pymongo or selenium timeout is a storage or browser failure
     if name.startswith(("pymongo.", "bson.")):

@@ -26,6 +26,8 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     if scheme not in _DEFAULT_PORTS or not parts.hostname:
         return None
     host = parts.hostname.lower().rstrip(".")
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
     try:
         port = parts.port
     except ValueError:

@@ -11,6 +11,7 @@ import shutil
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -70,6 +71,9 @@ def settings(ferretdb, mongo_db_name, tmp_path):
         selenium_hub_url=os.environ.get("ACS_TEST_HUB", "http://127.0.0.1:9"),
         backup_dir=tmp_path / "backups",
         batch_size=20,
+        # The fixture site is on the loopback, which a crawl refuses unless
+        # allowed (test_target_guard.py shows the refusal).
+        allowed_targets="127.0.0.1/32",
     )
 
 
@@ -213,6 +217,13 @@ def make_handler(site: Site):
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 return self.wfile.write(data)
+            if path == "/redirect":
+                target = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["to"][0]
+                self.send_response(302)
+                self.send_header("Location", target)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if path == "/gone":
                 return self.send(410, "gone")
             if path == "/manual.pdf":

@@ -19,6 +19,7 @@ def cli(settings, *args, check=True):
         "MONGO_DB": settings.mongo_db,
         "CRAWLER_SPOOL_DIR": str(settings.spool_dir),
         "SELENIUM_HUB_URL": settings.selenium_hub_url,
+        "CRAWLER_ALLOWED_TARGETS": settings.allowed_targets,
     }
     p = subprocess.run(
         [sys.executable, "-m", "crawler", *args],

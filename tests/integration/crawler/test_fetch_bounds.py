@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from crawler.engine import Crawler
+from crawler.fetch.guard import TargetPolicy
 from crawler.fetch.static import StaticFetcher
 
 pytestmark = pytest.mark.integration
@@ -83,7 +84,9 @@ def test_crawl_delay_is_capped(site):
     site.state["robots"] = "User-agent: *\nCrawl-delay: 3600\n"
 
     async def delay_after_robots() -> float:
-        async with StaticFetcher(max_crawl_delay=2.0) as fetcher:
+        async with StaticFetcher(
+            max_crawl_delay=2.0, policy=TargetPolicy.parse("127.0.0.1/32")
+        ) as fetcher:
             await fetcher.fetch(f"{site.base}/docs/0")
             return fetcher.gate(f"127.0.0.1:{site.port}").delay
 

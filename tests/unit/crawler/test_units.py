@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[3]
         ),
         ("https://example.com:443", "https://example.com/"),
         ("https://example.com:8443/x%7e", "https://example.com:8443/x~"),
+        ("http://[::FFFF:127.0.0.1]:9/a", "http://[::ffff:127.0.0.1]:9/a"),
         ("mailto:a@b.c", None),
         ("javascript:void(0)", None),
     ],
@@ -94,7 +95,7 @@ def test_error_code_table_documented():
     doc = (REPO / "docs" / "error-codes.md").read_text()
     for code in ERROR_CODES:
         assert re.search(rf"^\| {code} \|", doc, re.M), f"{code} missing from docs/error-codes.md"
-    assert [str(c) for c in ErrorCode] == [f"E{i:03d}" for i in range(1, 14)]
+    assert [str(c) for c in ErrorCode] == [f"E{i:03d}" for i in range(1, 15)]
     # the API's ?code= filter accepts every code and nothing past the last one
     from crawler.errors import CODE_PATTERN
 

@@ -12,12 +12,13 @@ import re
 import time
 import urllib.robotparser
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from crawler.errors import CrawlError, ErrorCode, classify_exception, classify_status
 from crawler.fetch import Page
+from crawler.fetch.guard import GuardedResolver, TargetPolicy
 
 RETRYABLE = {
     ErrorCode.CONNECTION,
@@ -32,6 +33,9 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 # A robots.txt may ask for any Crawl-delay; one of hours would stall a run.
 DEFAULT_MAX_CRAWL_DELAY = 30.0
+# Redirects are followed here, hop by hop, so that each hop's target is checked.
+MAX_REDIRECTS = 10
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # <meta charset="..."> or <meta http-equiv="Content-Type" content="...; charset=...">,
 # looked for in the first 1024 bytes as the HTML standard's prescan does.
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -107,6 +111,7 @@ class StaticFetcher:
         total_connections: int = 100,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_crawl_delay: float = DEFAULT_MAX_CRAWL_DELAY,
+        policy: TargetPolicy | None = None,
     ):
         self.concurrency = concurrency_per_domain
         self.delay = delay
@@ -119,6 +124,7 @@ class StaticFetcher:
         self.total_connections = total_connections
         self.max_body_bytes = max_body_bytes
         self.max_crawl_delay = max_crawl_delay
+        self.policy = policy or TargetPolicy()
         self._gates: dict[str, DomainGate] = {}
         self._robots: dict[str, urllib.robotparser.RobotFileParser | None] = {}
         self._robots_lock = asyncio.Lock()
@@ -127,7 +133,10 @@ class StaticFetcher:
 
     async def __aenter__(self):
         connector = aiohttp.TCPConnector(
-            limit=self.total_connections, limit_per_host=self.concurrency, ttl_dns_cache=300
+            limit=self.total_connections,
+            limit_per_host=self.concurrency,
+            ttl_dns_cache=300,
+            resolver=GuardedResolver(self.policy),
         )
         self.session = aiohttp.ClientSession(
             connector=connector,
@@ -160,10 +169,14 @@ class StaticFetcher:
             if host in self._robots:
                 return self._robots[host]
             rp: urllib.robotparser.RobotFileParser | None = None
+            robots_url = f"{parts.scheme}://{host}/robots.txt"
             try:
+                # A redirect of robots.txt is not followed: where it points is unchecked.
+                self.policy.check_url(robots_url)
                 async with self.session.get(
-                    f"{parts.scheme}://{host}/robots.txt",
+                    robots_url,
                     timeout=aiohttp.ClientTimeout(total=min(10, self.timeout)),
+                    allow_redirects=False,
                 ) as resp:
                     if resp.status == 200:
                         rp = urllib.robotparser.RobotFileParser()
@@ -173,8 +186,9 @@ class StaticFetcher:
                         # 401/403 are read the same cautious way.
                         rp = urllib.robotparser.RobotFileParser()
                         rp.disallow_all = True
-            except (TimeoutError, aiohttp.ClientError):
-                rp = None  # no robots.txt reachable: allowed
+            except (TimeoutError, aiohttp.ClientError, CrawlError):
+                # no robots.txt reachable: allowed (a refused target fails the page itself)
+                rp = None
             self._robots[host] = rp
             if host in self._gates and self.crawl_delay(rp):
                 self._gates[host].slow_down(self.crawl_delay(rp))
@@ -212,35 +226,51 @@ class StaticFetcher:
     async def _fetch_once(self, url: str, gate: DomainGate) -> Page:
         t0 = time.perf_counter()
         async with gate:
-            try:
-                async with self.session.get(url, allow_redirects=True) as resp:
-                    status = resp.status
-                    code = classify_status(status)
-                    if code is not None:
-                        retry_after = None
-                        if status in (429, 503):
-                            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                        raise CrawlError(
-                            code, f"HTTP {status}", url=url, status=status, retry_after=retry_after
-                        )
-                    self._check_type(resp, url)
-                    raw = await self._read_capped(resp, url)
-                    text = self._decode(raw, resp.charset, url, status)
-                    return Page(
-                        url=url,
-                        final_url=str(resp.url),
-                        status=status,
-                        text=text,
-                        mode="static",
-                        elapsed=time.perf_counter() - t0,
-                        headers={"content-type": resp.headers.get("Content-Type", "")},
+            current = url
+            for _hop in range(MAX_REDIRECTS + 1):
+                self.policy.check_url(current)
+                try:
+                    async with self.session.get(current, allow_redirects=False) as resp:
+                        location = resp.headers.get("Location")
+                        if resp.status in REDIRECTS and location:
+                            current = urljoin(current, location)
+                            continue
+                        return await self._page(resp, url, current, t0)
+                except CrawlError:
+                    raise
+                except Exception as exc:  # network layer: classify, keep the message
+                    code = classify_exception(exc)
+                    message = (
+                        str(exc.os_error)  # the resolver's refusal, not aiohttp's wrapper
+                        if code == ErrorCode.FORBIDDEN_TARGET
+                        else f"{type(exc).__name__}: {exc}"
                     )
-            except CrawlError:
-                raise
-            except Exception as exc:  # network layer: classify, keep the message
-                raise CrawlError(
-                    classify_exception(exc), f"{type(exc).__name__}: {exc}", url=url
-                ) from exc
+                    raise CrawlError(code, message, url=url) from exc
+            raise CrawlError(ErrorCode.UNKNOWN, f"more than {MAX_REDIRECTS} redirects", url=url)
+
+    async def _page(
+        self, resp: aiohttp.ClientResponse, url: str, final_url: str, t0: float
+    ) -> Page:
+        status = resp.status
+        code = classify_status(status)
+        if code is not None:
+            retry_after = None
+            if status in (429, 503):
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+            raise CrawlError(
+                code, f"HTTP {status}", url=url, status=status, retry_after=retry_after
+            )
+        self._check_type(resp, url)
+        raw = await self._read_capped(resp, url)
+        return Page(
+            url=url,
+            final_url=final_url,
+            status=status,
+            text=self._decode(raw, resp.charset, url, status),
+            mode="static",
+            elapsed=time.perf_counter() - t0,
+            headers={"content-type": resp.headers.get("Content-Type", "")},
+        )
 
     def _check_type(self, resp: aiohttp.ClientResponse, url: str) -> None:
         # Refused before the body is read: a PDF or a video is not downloaded.
