@@ -27,6 +27,11 @@ class Metrics:
         self.spool = Gauge(
             "crawler_spool_records", "Results waiting in the local spool for MongoDB", **kw
         )
+        self.spool_quarantined = Gauge(
+            "crawler_spool_quarantined_records",
+            "Spool lines set aside as unreadable (torn or damaged); a person should look",
+            **kw,
+        )
 
 
 _default: Metrics | None = None

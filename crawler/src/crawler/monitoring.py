@@ -81,6 +81,11 @@ def healing_status(
     if status == "healthy" and (active or spooled):
         status = "degraded"
         reasons.append("healing in progress" if active else "results waiting in the spool")
+    quarantined = spool.quarantined() if spool else 0
+    if quarantined:
+        if status == "healthy":
+            status = "degraded"
+        reasons.append(f"{quarantined} unreadable spool line(s) set aside in quarantine")
     if status == "healthy" and uses_browser and not grid.get("ready"):
         status = "degraded"
         reasons.append("Selenium Grid not ready")
@@ -103,4 +108,5 @@ def healing_status(
         "healing_outcomes": outcomes,
         "grid": grid,
         "spool_records": spooled,
+        "spool_quarantined": quarantined,
     }

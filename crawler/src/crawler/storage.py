@@ -16,9 +16,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import bson
 from bson import json_util
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError
 
 log = logging.getLogger(__name__)
 _WRITER = socket.gethostname()
@@ -31,6 +32,25 @@ COLLECTIONS = (
     "healing_sessions",
     "wellknown_cases",
 )
+
+
+# MongoDB refuses a document over 16 MiB; a result's fields are cut well below
+# that, so the rest of the document (URL, hash, status) always fits.
+MAX_FIELDS_BYTES = 15 * 1024 * 1024
+
+
+def fit_result(r: dict, limit: int = MAX_FIELDS_BYTES) -> dict:
+    """The result as it can be stored: when its fields are too large for one
+    MongoDB document, it is kept without their values (flagged `oversized`,
+    with the names and the size that were left out) instead of being lost."""
+    size = len(bson.encode({"f": r.get("fields") or {}}))
+    if size <= limit:
+        return r
+    return {
+        **r,
+        "fields": {},
+        "oversized": {"fields_bytes": size, "dropped_fields": sorted(r.get("fields") or {})},
+    }
 
 
 def now() -> datetime:
@@ -98,7 +118,7 @@ class Storage:
         stats = {"new": 0, "changed": 0, "unchanged": 0}
         by_source: dict[str, list[dict]] = {}
         for r in results:
-            by_source.setdefault(r["source"], []).append(r)
+            by_source.setdefault(r["source"], []).append(fit_result(r))
         for source, items in by_source.items():
             latest = {r["url"]: r for r in items}  # last write wins inside one batch
             inserts = [
@@ -150,6 +170,7 @@ class Storage:
             "fetched_at": r["fetched_at"],
             "mode": r.get("mode"),
             "run_id": r.get("run_id"),
+            "oversized": r.get("oversized"),
         }
 
     @staticmethod
@@ -177,9 +198,19 @@ class Storage:
             )
 
 
+QUARANTINE_SUFFIX = ".quarantine"
+# What write_results needs of a spooled result; one without them would fail
+# every replay, so it is quarantined instead.
+RESULT_KEYS = frozenset({"source", "url", "fetched_at", "content_hash", "fields"})
+
+
 class Spool:
     """Append-only JSON-lines files, fsynced, one per process. Replay claims a
-    file by renaming it, writes its records idempotently, then deletes it."""
+    file by renaming it, writes its records idempotently, then deletes it.
+
+    A line that cannot be read back (torn by a crash mid-write, or damaged)
+    is set aside, as it was, in a `.quarantine` file next to it, counted by
+    quarantined(), and never stops the other records from reaching MongoDB."""
 
     def __init__(self, directory: Path):
         self.dir = Path(directory)
@@ -193,10 +224,17 @@ class Spool:
         # spool volume, and their processes often have the same pid.
         path = self.dir / f"spool-{_WRITER}-{os.getpid()}.jsonl"
         n = 0
-        with open(path, "a", encoding="utf-8") as fh:
+        with open(path, "ab+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
+            end = fh.seek(0, os.SEEK_END)
+            if end > 0:
+                # A crash mid-write leaves a torn last line: end it, so this
+                # batch does not glue itself to it and share its quarantine.
+                fh.seek(end - 1)
+                if fh.read(1) != b"\n":
+                    fh.write(b"\n")
             for d in docs:
-                fh.write(json_util.dumps({"kind": kind, "doc": d}) + "\n")
+                fh.write((json_util.dumps({"kind": kind, "doc": d}) + "\n").encode("utf-8"))
                 n += 1
             fh.flush()
             os.fsync(fh.fileno())
@@ -218,9 +256,45 @@ class Spool:
                 continue
         return total
 
+    def quarantined(self) -> int:
+        """Number of spool lines set aside as unreadable (kept for a person to look at)."""
+        if not self.dir.is_dir():
+            return 0
+        total = 0
+        for p in self.dir.glob(f"*{QUARANTINE_SUFFIX}"):
+            with open(p, "rb") as fh:
+                total += sum(1 for _ in fh)
+        return total
+
+    def _read(self, claimed: Path) -> list[dict]:
+        records, bad = [], []
+        with open(claimed, encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    record = json_util.loads(line)
+                    if not isinstance(record, dict) or not isinstance(record.get("doc"), dict):
+                        raise ValueError("not a spool record")
+                    record["kind"] = str(record["kind"])
+                    if record["kind"] == "result" and not record["doc"].keys() >= RESULT_KEYS:
+                        raise ValueError("a result without " + ", ".join(sorted(RESULT_KEYS)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    bad.append(line if line.endswith("\n") else line + "\n")
+                    log.error("spool line set aside in quarantine (%s): %.120s", exc, line)
+                    continue
+                records.append(record)
+        if bad:
+            target = claimed.with_name(claimed.name.split(".", 1)[0] + QUARANTINE_SUFFIX)
+            with open(target, "a", encoding="utf-8", errors="surrogateescape") as fh:
+                fh.writelines(bad)
+                fh.flush()
+                os.fsync(fh.fileno())
+        return records
+
     def replay(self, storage: Storage) -> int:
-        """Write every spooled record to MongoDB. Raises PyMongoError (and keeps
-        the file) when MongoDB is still away."""
+        """Write every spooled record to MongoDB. Raises (and keeps the file)
+        when MongoDB is still away."""
         done = 0
         for path in self.files():
             claimed = (
@@ -236,8 +310,7 @@ class Spool:
                         os.rename(path, claimed)
                 except FileNotFoundError:
                     continue
-            with open(claimed, encoding="utf-8") as fh:
-                records = [json_util.loads(line) for line in fh if line.strip()]
+            records = self._read(claimed)
             results = [r["doc"] for r in records if r["kind"] == "result"]
             others: dict[str, list[dict]] = {}
             for r in records:
@@ -255,8 +328,10 @@ class Spool:
 
 
 class Writer:
-    """Batches results and log documents; on MongoDB failure spools them and
-    replays the spool as soon as a later write succeeds."""
+    """Batches results and log documents; when a batch cannot be written, for
+    whatever reason, spools it and replays the spool as soon as a later write
+    succeeds. When even the spool cannot be written (disk full), the batch
+    stays in memory for the next flush."""
 
     def __init__(
         self, storage: Storage, spool: Spool, batch_size: int = 200, on_storage_error=None
@@ -303,13 +378,31 @@ class Writer:
             for coll, items in docs.items():
                 self.storage.write_docs(coll, items)
             return True
-        except PyMongoError as exc:
+        except Exception as exc:  # not only PyMongoError: a batch is never dropped
             self.storage_failures += 1
-            n = self.spool.append("result", results)
-            for coll, items in docs.items():
-                n += self.spool.append(coll, items)
+            try:
+                n = self.spool.append("result", results)
+                for coll, items in docs.items():
+                    n += self.spool.append(coll, items)
+            except OSError as spool_exc:
+                # Spool files are append-only and replays idempotent, so a
+                # partial append followed by a retry of the whole batch is safe.
+                self._requeue(results, docs)
+                log.error(
+                    "E009 write failed (%s) and the spool too (%s): %d results kept in memory",
+                    exc,
+                    spool_exc,
+                    len(results),
+                )
+                return False
             self.stats["spooled"] += n
             log.warning("E009 MongoDB write failed, spooled %d records: %s", n, exc)
             if self.on_storage_error:
                 self.on_storage_error(exc, n)
             return False
+
+    def _requeue(self, results: list[dict], docs: dict[str, list[dict]]) -> None:
+        with self._lock:
+            self._results[:0] = results
+            for coll, items in docs.items():
+                self._docs.setdefault(coll, [])[:0] = items

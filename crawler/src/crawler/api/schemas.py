@@ -229,6 +229,7 @@ class MonitoringHealth(ResponseModel):
     healing_outcomes: dict[str, dict[str, int]]
     grid: GridStatus
     spool_records: int
+    spool_quarantined: int = 0
 
 
 class ServiceHealth(ResponseModel):

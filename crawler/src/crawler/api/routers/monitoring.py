@@ -40,7 +40,11 @@ def health(storage: StorageDep, spool: SpoolDep):
         comps["mongodb"] = {"status": "up", "latency_ms": round(storage.ping() * 1000, 2)}
     except PyMongoError as exc:
         comps["mongodb"] = {"status": "down", "error": str(exc).split(",")[0][:200]}
-    comps["spool"] = {"status": "up", "records": spool.size()}
+    comps["spool"] = {
+        "status": "up",
+        "records": spool.size(),
+        "quarantined": spool.quarantined(),
+    }
     ok = comps["mongodb"]["status"] == "up"
     body = {
         "status": "healthy" if ok else "unhealthy",
@@ -53,6 +57,7 @@ def health(storage: StorageDep, spool: SpoolDep):
 @router.get("/metrics", tags=["health"])
 def prom_metrics(request: Request, spool: SpoolDep):
     request.app.state.metrics.spool.set(spool.size())
+    request.app.state.metrics.spool_quarantined.set(spool.quarantined())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
