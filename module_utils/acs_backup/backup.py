@@ -34,7 +34,7 @@ from .manifest import (
 )
 from .native import _client, _server_version
 from .retention import apply_retention
-from .runners import choose_runner, default_container_uri
+from .runners import choose_runner
 from .s3 import S3Settings, _put_manifest, upload_backup
 
 
@@ -70,10 +70,6 @@ def run_backup(
     backup_dir,
     label="manual",
     databases=None,
-    method="auto",
-    container=None,
-    container_uri=None,
-    tools_dir=None,
     if_older_than=None,
     s3=None,
     keep_last=None,
@@ -81,12 +77,13 @@ def run_backup(
     compress_level=6,
     check_mode=False,
     now=None,
-    network=None,
-    image=None,
+    **tools,
 ):
-    """Make one backup (see the package docstring); returns a result dict."""
+    """Make one backup (see the package docstring); returns a result dict.
+
+    ``tools`` are the method options: method, container, container_uri,
+    tools_dir, network, image (``runners.choose_runner``)."""
     validate_label(label)
-    container_uri = container_uri or default_container_uri(network)
     min_age = parse_duration(if_older_than)
     if min_age is not None:
         newest = last_good_backup(backup_dir)
@@ -103,9 +100,7 @@ def run_backup(
                     remote_url=(newest.get("remote") or {}).get("url"),
                 )
                 return result
-    runner = choose_runner(
-        method, "mongodump", uri, container, container_uri, tools_dir, network, image
-    )
+    runner = choose_runner("mongodump", uri, **tools)
     runner.prepare()
     started = now or utcnow()
     name = backup_name(started, label)

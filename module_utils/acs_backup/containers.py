@@ -94,6 +94,13 @@ def exec_with_file(container, cmd, archive, inside):
         cont.exec_run(["rm", "-f", inside])
 
 
+def _must_exist(lookup, name, not_found, message):
+    try:
+        lookup(name)
+    except not_found as exc:
+        raise BackupError(message) from exc
+
+
 def resolve_one_off(image, network):
     """(image, network) of the one-off tools container, both checked to exist.
 
@@ -103,13 +110,13 @@ def resolve_one_off(image, network):
     """
     docker, client = _docker_engine()
     try:
-        try:
-            client.networks.get(network)
-        except docker.errors.NotFound as exc:
-            raise BackupError(
-                f"network={network!r} does not exist in the Docker engine: give the stack's "
-                "network (docker network ls; for example airflow-crawler-system_backend)"
-            ) from exc
+        _must_exist(
+            client.networks.get,
+            network,
+            docker.errors.NotFound,
+            f"network={network!r} does not exist in the Docker engine: give the stack's "
+            "network (docker network ls; for example airflow-crawler-system_backend)",
+        )
         if not image:
             found = client.containers.list(
                 filters={
@@ -124,13 +131,13 @@ def resolve_one_off(image, network):
                     "and mongorestore, for example mongo:7.0)"
                 )
             image = found[0].attrs["Config"]["Image"]
-        try:
-            client.images.get(image)
-        except docker.errors.ImageNotFound as exc:
-            raise BackupError(
-                f"image={image!r} is not in the Docker engine: pull or build it first, or give "
-                "another image with mongodump and mongorestore"
-            ) from exc
+        _must_exist(
+            client.images.get,
+            image,
+            docker.errors.ImageNotFound,
+            f"image={image!r} is not in the Docker engine: pull or build it first, or give "
+            "another image with mongodump and mongorestore",
+        )
     finally:
         client.close()
     return image, network

@@ -13,7 +13,7 @@ from .common import ARCHIVE_SUFFIX, _stem, pymongo
 from .errors import BackupError, _PartialRestore
 from .manifest import _verify, last_good_backup, manifest_counts
 from .native import _client, _current_counts, _server_version
-from .runners import choose_runner, default_container_uri
+from .runners import choose_runner
 from .s3 import download_backup
 
 
@@ -46,34 +46,21 @@ def restore(
     uri,
     source=None,
     backup_dir="/data/backups",
-    method="auto",
-    container=None,
-    container_uri=None,
-    tools_dir=None,
     s3=None,
     skip_safety_backup=False,
     safety_label="pre-restore",
     check_mode=False,
-    network=None,
-    image=None,
+    **tools,
 ):
-    """Verify, take a safety backup, restore with --drop semantics, check counts."""
-    container_uri = container_uri or default_container_uri(network)
-    runner = choose_runner(
-        method, "mongorestore", uri, container, container_uri, tools_dir, network, image
-    )
+    """Verify, take a safety backup, restore with --drop semantics, check counts.
+
+    ``tools`` are the method options, as for run_backup; the safety backup
+    gets them too."""
+    runner = choose_runner("mongorestore", uri, **tools)
     archive = resolve_source(source, backup_dir, s3=s3)
     manifest, verified = _verify(archive)
     counts = manifest_counts(manifest)
-    # The safety backup gets the same options (a one-off's image and network resolved).
-    tools = dict(
-        method=method,
-        container=container,
-        container_uri=container_uri,
-        tools_dir=tools_dir,
-        network=network,
-        image=image,
-    )
+    # A one-off container's image and network, once resolved, serve the safety backup too.
     tools.update(runner.prepare())
     client = _client(uri)
     try:

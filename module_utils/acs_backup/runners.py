@@ -105,7 +105,7 @@ class Runner:
         self.tool = tool
         self.uri = uri
         self.container = container
-        self.container_uri = container_uri
+        self.container_uri = container_uri or default_container_uri(network)
         self.tools_dir = tools_dir
         self.network = network
         self.image = image
@@ -314,13 +314,16 @@ def _check_options(method, tool, tools_dir, container, network, image):
     return method
 
 
-def choose_runner(
-    method, tool, uri, container=None, container_uri=None, tools_dir=None, network=None, image=None
-):
-    """The runner for ``tool`` (mongodump or mongorestore) under these options."""
-    chosen = _check_options(method, tool, tools_dir, container, network, image)
+def choose_runner(tool, uri, method="auto", **options):
+    """The runner for ``tool`` (mongodump or mongorestore) under the method
+    options of run_backup and restore: container, container_uri, tools_dir,
+    network, image (see the package docstring)."""
+    given = Runner(tool, uri, **options)
+    chosen = _check_options(
+        method, tool, given.tools_dir, given.container, given.network, given.image
+    )
     if chosen == "docker":
-        cls = OneOffContainer if network else ContainerExec
+        cls = OneOffContainer if given.network else ContainerExec
     else:
         cls = HostTools if chosen == "mongodump" else Native
-    return cls(tool, uri, container, container_uri, tools_dir, network, image)
+    return cls(tool, uri, **options)
