@@ -26,8 +26,8 @@ description:
     checksum after upload.
   - Optionally applies retention afterwards, locally and remotely; the newest good
     backup is never deleted.
-  - The same engine (module_utils/acs_backup.py) serves the crawler API and Airflow's
-    backup_dag.
+  - The same engine (the package module_utils/acs_backup/) serves the crawler API and
+    Airflow's backup_dag.
 author:
   - Airflow Crawler System contributors
 requirements:
