@@ -60,7 +60,8 @@ manifests, listing, verification; ``native`` pymongo dump and restore;
 ``containers`` the Docker engine (docker exec, one-off tools container);
 ``runners`` where the tools run (HostTools, ContainerExec, OneOffContainer,
 Native) and the one mongodump/mongorestore command line; ``s3`` remote copies;
-``retention``; ``backup`` run_backup and import_archive; ``restore``.
+``retention``; ``backup`` run_backup and import_archive; ``restoring`` restore
+(not named restore.py: the package attribute ``restore`` is the function).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ from .backup import import_archive, run_backup
 from .common import ENGINE_VERSION, HAS_PYMONGO, parse_duration, validate_label
 from .errors import BackupError
 from .manifest import last_good_backup, list_backups, manifest_counts, verify_backup
-from .restore import restore
+from .restoring import restore
 from .retention import apply_retention
 from .runners import default_container_uri, find_tool
 from .s3 import list_remote_backups
