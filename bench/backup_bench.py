@@ -21,17 +21,15 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "module_utils"))
+import pymongo
+from bson.raw_bson import RawBSONDocument
 
-import acs_backup as engine  # noqa: E402
-import pymongo  # noqa: E402
-from bson.raw_bson import RawBSONDocument  # noqa: E402
+# The engine (module_utils/acs_backup/) as the installed crawler package carries it.
+from crawler import _backup_engine as engine
 
 FERRETDB = Path(os.environ.get("ACS_FERRETDB_BIN", "/var/cache/acs-build/bin/ferretdb"))
 DB = "benchdb"
@@ -180,7 +178,7 @@ def restore_only(uri, client, docs, work, tools, baseline_name):
                     )
                 )
             )
-        assert engine._collection_count(client[DB].pages) == docs
+        assert engine.native._collection_count(client[DB].pages) == docs
     print(f"runs (s): {runs}")
     for which, label in (("base", "plain pymongo+gzip"), ("engine", "engine restore")):
         secs = sum(runs[which]) / 2
@@ -256,7 +254,7 @@ def main():
             proc, uri = start_ferretdb(work / "ferretdb")
         client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=30000)
         print(f"server {client.server_info()['version']} at {uri}; baseline: {baseline_name}")
-        print(f"engine CRC: {'anycrc (C)' if engine._CRC64 is not None else 'pure Python'}")
+        print(f"engine CRC: {'anycrc (C)' if engine.archive._CRC64 is not None else 'pure Python'}")
         if args.restore_only:
             restore_only(uri, client, args.docs, work, tools, baseline_name)
             return
@@ -311,7 +309,7 @@ def main():
         label = "engine (verify first, count check after)"
         rows.append(("restore", label, t_engine_restore, result["size"]))
         print(f"runs (s): dump {dumps}, restore {restores}")
-        assert engine._collection_count(client[DB].pages) == args.docs
+        assert engine.native._collection_count(client[DB].pages) == args.docs
 
         print()
         print(

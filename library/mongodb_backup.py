@@ -26,8 +26,8 @@ description:
     checksum after upload.
   - Optionally applies retention afterwards, locally and remotely; the newest good
     backup is never deleted.
-  - The same engine (module_utils/acs_backup.py) serves the crawler API and Airflow's
-    backup_dag.
+  - The same engine (the package module_utils/acs_backup/) serves the crawler API and
+    Airflow's backup_dag.
 author:
   - Airflow Crawler System contributors
 requirements:
@@ -197,7 +197,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 # The engine may fail to load on a target; main() reports it with fail_json.
 try:
-    from ansible.module_utils import acs_backup
+    from ansible.module_utils.acs_backup import (
+        HAS_PYMONGO,
+        BackupError,
+        apply_retention,
+        default_container_uri,
+        import_archive,
+        run_backup,
+    )
 
     IMPORT_ERROR = None
 except ImportError:
@@ -236,16 +243,16 @@ def run(module):
             module.fail_json(msg=f"{field}={p[field]} must be >= 0")
     try:
         if p["import_from"]:
-            result = acs_backup.import_archive(
+            result = import_archive(
                 p["import_from"], p["backup_dir"], label=p["label"], check_mode=module.check_mode
             )
         else:
-            result = acs_backup.run_backup(
+            result = run_backup(
                 mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
                 p["backup_dir"],
                 label=p["label"],
                 databases=p["databases"],
-                **mongodb_tools_options(p, acs_backup.default_container_uri),
+                **mongodb_tools_options(p, default_container_uri),
                 if_older_than=p["if_older_than"],
                 keep_last=p["keep_last"],
                 max_age_days=p["max_age_days"],
@@ -254,7 +261,7 @@ def run(module):
         if (p["keep_last"] is not None or p["max_age_days"] is not None) and (
             "retention" not in result
         ):
-            result["retention"] = acs_backup.apply_retention(
+            result["retention"] = apply_retention(
                 p["backup_dir"],
                 p["keep_last"],
                 p["max_age_days"],
@@ -262,7 +269,7 @@ def run(module):
                 check_mode=module.check_mode,
             )
             result["changed"] = result.get("changed") or result["retention"]["changed"]
-    except (acs_backup.BackupError, ValueError) as exc:
+    except (BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     manifest = {
         k: v
@@ -277,7 +284,7 @@ def run(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **module_kwargs())
-    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and acs_backup.HAS_PYMONGO)
+    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and HAS_PYMONGO)
     run(module)
 
 

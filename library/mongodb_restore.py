@@ -140,7 +140,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 # The engine may fail to load on a target; main() reports it with fail_json.
 try:
-    from ansible.module_utils import acs_backup
+    from ansible.module_utils.acs_backup import (
+        HAS_PYMONGO,
+        BackupError,
+        default_container_uri,
+        restore,
+        validate_label,
+    )
 
     IMPORT_ERROR = None
 except ImportError:
@@ -181,17 +187,17 @@ def run(module):
             "collection in the archive will be lost for good"
         )
     try:
-        acs_backup.validate_label(p["safety_label"])
-        result = acs_backup.restore(
+        validate_label(p["safety_label"])
+        result = restore(
             mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
             p["source"],
             p["backup_dir"],
-            **mongodb_tools_options(p, acs_backup.default_container_uri),
+            **mongodb_tools_options(p, default_container_uri),
             skip_safety_backup=p["skip_safety_backup"],
             safety_label=p["safety_label"],
             check_mode=module.check_mode,
         )
-    except (acs_backup.BackupError, ValueError) as exc:
+    except (BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     result["safety_backup_path"] = (result.get("safety_backup") or {}).get("path")
     if module._diff:
@@ -201,7 +207,7 @@ def run(module):
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), **module_kwargs())
-    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and acs_backup.HAS_PYMONGO)
+    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and HAS_PYMONGO)
     run(module)
 
 

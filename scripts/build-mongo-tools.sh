@@ -8,7 +8,7 @@
 # version list); Debian 12 and 11 carry no mongo-tools package; PyPI and npm
 # carry no package with the binaries. So this script normally reports that
 # the tools are unavailable and exits 0: the backup engine
-# (module_utils/acs_backup.py) then writes and reads the same mongodump
+# (module_utils/acs_backup/) then writes and reads the same mongodump
 # archive format itself (docs/backup-format.md). In production the official
 # mongo image carries the real tools and the engine uses them.
 #

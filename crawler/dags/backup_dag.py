@@ -1,5 +1,5 @@
 """MongoDB backup on a schedule, through the one backup engine
-(module_utils/acs_backup.py, shipped as crawler._backup_engine).
+(the package module_utils/acs_backup/, shipped as crawler._backup_engine).
 
 Schedule: ACS_BACKUP_SCHEDULE (cron, default 03:00 daily); retention:
 BACKUP_KEEP_LAST / BACKUP_MAX_AGE_DAYS; target: BACKUP_DIR (/data/backups)."""

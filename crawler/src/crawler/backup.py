@@ -1,6 +1,6 @@
-"""Wiring to the ONE backup engine, module_utils/acs_backup.py, which is
-shipped inside this package as crawler._backup_engine (a symlink in the
-source tree; the wheel and the images carry the file itself)."""
+"""Wiring to the ONE backup engine, the package module_utils/acs_backup/,
+which is shipped inside this package as crawler._backup_engine (a directory
+symlink in the source tree; the wheel and the images carry its files)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def engine() -> ModuleType:
         from crawler import _backup_engine
     except ImportError as exc:  # pragma: no cover - packaging error
         raise BackupUnavailable(
-            f"backup engine not packaged (crawler/_backup_engine.py -> module_utils/acs_backup.py): {exc}"
+            f"backup engine not packaged (crawler/_backup_engine -> module_utils/acs_backup/): {exc}"
         ) from exc
     return _backup_engine
 

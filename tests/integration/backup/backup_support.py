@@ -8,12 +8,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ansible.module_utils
 import yaml
+
+from crawler import _backup_engine as engine
 
 REPO = Path(__file__).resolve().parents[3]
 BIN_DIR = Path(os.environ.get("ACS_BUILD_DIR", "/var/cache/acs-build")) / "bin"
-# The engine is a plain file in module_utils/, loaded the same way here.
-sys.path.insert(0, str(REPO / "module_utils"))
+# The other module_utils files (acs_health) as the unit tests reach them:
+# ansible.module_utils with this checkout's module_utils/ on its package path.
+if str(REPO / "module_utils") not in ansible.module_utils.__path__:
+    ansible.module_utils.__path__.append(str(REPO / "module_utils"))
+# The engine is module_utils/acs_backup/, imported as the crawler package
+# carries it (crawler._backup_engine, a link to that folder): the venv of
+# scripts/bootstrap-venv.sh installs the crawler editable from this checkout.
+if Path(engine.__file__).resolve().parent != REPO / "module_utils" / "acs_backup":
+    raise ImportError(
+        f"crawler._backup_engine is {engine.__file__}, not this checkout's "
+        f"module_utils/acs_backup: pip install -e {REPO / 'crawler'} (or PYTHONPATH=crawler/src)"
+    )
 
 
 def snapshot(client, databases=("crawler", "metrics")):

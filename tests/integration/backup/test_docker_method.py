@@ -14,9 +14,10 @@ import io
 import tarfile
 import uuid
 
-import acs_backup as engine
 import pytest
 from backup_support import snapshot
+
+from crawler import _backup_engine as engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 

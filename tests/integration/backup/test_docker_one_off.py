@@ -24,9 +24,10 @@ import io
 import tarfile
 import uuid
 
-import acs_backup as engine
 import pytest
 from backup_support import play, snapshot
+
+from crawler import _backup_engine as engine
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -86,7 +87,7 @@ def stack(mongo_uri, seeded, tmp_path, monkeypatch):
     archive = open(made["path"], "rb").read()  # noqa: SIM115
     tag = uuid.uuid4().hex[:8]
     # One-off containers of this run carry the test prefix, so they are findable.
-    monkeypatch.setattr(engine, "ONE_OFF_PREFIX", f"{PREFIX}tools-{tag}-")
+    monkeypatch.setattr(engine.containers, "ONE_OFF_PREFIX", f"{PREFIX}tools-{tag}-")
     image = f"{PREFIX}tools:{tag}"
     builder = client.containers.create(BASE_IMAGE, ["true"], name=f"{PREFIX}build-{tag}")
     network = service = None
@@ -132,13 +133,13 @@ def stack(mongo_uri, seeded, tmp_path, monkeypatch):
             "network": network.name,
             "image": image,
             "archive": archive,
-            "prefix": engine.ONE_OFF_PREFIX,
+            "prefix": engine.containers.ONE_OFF_PREFIX,
         }
     finally:
         for container in (builder, service):
             if container is not None:
                 container.remove(force=True)
-        for name in _leftovers(client, engine.ONE_OFF_PREFIX):
+        for name in _leftovers(client, engine.containers.ONE_OFF_PREFIX):
             client.containers.get(name).remove(force=True)
         if network is not None:
             network.remove()

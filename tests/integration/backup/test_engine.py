@@ -12,11 +12,12 @@ import struct
 import subprocess
 from pathlib import Path
 
-import acs_backup as engine
 import bson
 import pytest
 from backup_support import BIN_DIR, snapshot
 from bson.son import SON
+
+from crawler import _backup_engine as engine
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import acs_backup as engine
 import pytest
 from backup_support import snapshot
+
+from crawler import _backup_engine as engine
 
 pytestmark = pytest.mark.integration
 

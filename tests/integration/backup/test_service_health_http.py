@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from acs_health import run_checks
+from ansible.module_utils.acs_health import run_checks
 
 pytestmark = pytest.mark.integration
 

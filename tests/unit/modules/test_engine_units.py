@@ -9,8 +9,15 @@ import os
 
 import bson
 import pytest
-from ansible.module_utils import acs_backup as engine
 from ansible.module_utils.acs_common import mongo_uri_with_login
+from module_support import REPO
+
+from crawler import _backup_engine as engine
+
+# The engine under test must be this checkout's module_utils/acs_backup/.
+assert os.path.dirname(os.path.realpath(engine.__file__)) == str(
+    REPO / "module_utils" / "acs_backup"
+), f"crawler._backup_engine is {engine.__file__}: pip install -e ./crawler from this checkout"
 
 
 @pytest.mark.parametrize(
@@ -30,7 +37,7 @@ def test_bad_durations_name_the_field(value):
 def test_crc64_matches_the_go_ecma_check_value():
     assert engine.crc64(b"123456789") == 0x995DC9BBDF1939FA
     assert engine.crc64(b"56789", engine.crc64(b"1234")) == 0x995DC9BBDF1939FA
-    assert engine._crc64_py(b"123456789", 0) == 0x995DC9BBDF1939FA
+    assert engine.archive._crc64_py(b"123456789", 0) == 0x995DC9BBDF1939FA
 
 
 def test_archive_codec_round_trip_in_memory():
@@ -79,7 +86,7 @@ def _two_collection_archive(docs_c, docs_e):
 def test_reader_gives_every_document_whatever_the_read_size(monkeypatch, chunk):
     """The reader walks chunks in memory: documents that straddle a chunk
     boundary, headers and terminators split across reads all come out whole."""
-    monkeypatch.setattr(engine, "_CHUNK", chunk)
+    monkeypatch.setattr(engine.archive, "_CHUNK", chunk)
     docs_c = [bson.encode({"_id": i, "s": "\xff" * (i % 13)}) for i in range(120)]
     docs_e = [bson.encode({"_id": i, "b": bson.Binary(b"\xff\xff\xff\xff" * i)}) for i in range(9)]
     seen = []
@@ -94,7 +101,7 @@ def test_reader_gives_every_document_whatever_the_read_size(monkeypatch, chunk):
 
 @pytest.mark.parametrize("chunk", [3, 64, 1 << 20])
 def test_a_changed_document_byte_fails_the_crc_whatever_the_read_size(monkeypatch, chunk):
-    monkeypatch.setattr(engine, "_CHUNK", chunk)
+    monkeypatch.setattr(engine.archive, "_CHUNK", chunk)
     docs = [bson.encode({"_id": i, "v": i}) for i in range(50)]
     data = bytearray(_two_collection_archive(docs, docs[:3]))
     data[data.index(docs[37]) + 15] ^= 0x01  # inside the int32 value of document 37
@@ -118,11 +125,11 @@ def test_restore_pass_refuses_a_file_changed_after_verification(tmp_path):
     path = tmp_path / "x.archive.gz"
     path.write_bytes(b"\x1f\x8b" + b"0" * 100)
     with open(path, "rb") as handle:
-        proved = engine._fingerprint(handle)
+        proved = engine.manifest._fingerprint(handle)
     path.write_bytes(b"\x1f\x8b" + b"1" * 100)  # same size, new content
     os.utime(path, ns=(proved[3] + 1, proved[3] + 1))
     with pytest.raises(engine.BackupError, match="changed after it was verified; nothing was"):
-        engine._restore_native(None, str(path), proved)
+        engine.native._restore_native(None, str(path), proved)
 
 
 def test_retention_selection_keeps_newest_good_even_with_zero():
@@ -137,11 +144,11 @@ def test_retention_selection_keeps_newest_good_even_with_zero():
         }
 
     items = [item(1, good=False), item(2), item(5), item(9)]
-    expired = [m["name"] for m in engine._select_expired(items, 0, 3, now)]
+    expired = [m["name"] for m in engine.retention._select_expired(items, 0, 3, now)]
     assert expired == ["b5", "b9"]
-    expired = [m["name"] for m in engine._select_expired(items, 3, None, now)]
+    expired = [m["name"] for m in engine.retention._select_expired(items, 3, None, now)]
     assert expired == ["b9"]
-    assert engine._select_expired(items, None, None, now) == []
+    assert engine.retention._select_expired(items, None, None, now) == []
 
 
 def test_uri_login_is_quoted():

@@ -1,0 +1,100 @@
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+"""The one MongoDB backup engine of the Airflow Crawler System.
+
+Used unchanged by the Ansible modules (``library/mongodb_backup.py``,
+``library/mongodb_restore.py``), by the crawler API (``/api/backup/*``) and by
+Airflow's ``backup_dag``. Format: docs/backup-format.md.
+
+Public functions (everything else is internal):
+
+``run_backup(uri, backup_dir, label="manual", **options) -> dict``
+    Dump every user database (or ``databases``) to
+    ``<backup_dir>/<YYYYmmddTHHMMSSZ>-<label>.archive.gz`` (mongodump archive
+    format, gzip), hashing while it streams, then write the manifest
+    ``<stem>.manifest.json`` beside it. Options: ``databases``, ``method``
+    (auto|host|docker|native; mongodump is the old
+    name of host), ``container`` (tools run in it) or
+    ``network`` with optional ``image`` (tools run in a one-off container on
+    the stack network, removed afterwards), ``container_uri``, ``tools_dir``,
+    ``if_older_than`` (seconds or "12h"/"1d"), ``s3`` (dict, see
+    ``S3Settings``), ``keep_last``/``max_age_days`` (retention afterwards),
+    ``check_mode``. Returns the manifest plus ``path``, ``manifest_path``,
+    ``changed``, ``skipped_reason``, ``remote_url``, ``retention``.
+
+``list_backups(backup_dir) -> list[dict]``
+    Manifests of complete backups, newest first, each with ``path``,
+    ``manifest_path`` and ``good`` (archive present with the manifest's size).
+    ``last_good_backup(backup_dir)`` returns the newest good one or None.
+
+``verify_backup(archive_path, manifest=None) -> dict``
+    Check the manifest's sha256 and size, then read the archive to its end
+    (gzip trailer, archive structure, per-collection CRC) and compare the
+    document counts with the manifest. Raises ``BackupError`` on any mismatch.
+
+``restore(uri, source, backup_dir, **options) -> dict``
+    ``source`` is an archive path, a manifest path, a backup name, a remote
+    key (with ``s3``) or None for the newest good backup. Verifies first,
+    takes a safety backup unless ``skip_safety_backup=True``, restores with
+    drop semantics, then checks the counts against the manifest.
+    ``check_mode`` reports what would be replaced and, in ``plan``, the safety
+    backup and the restore step it would run. Same method options as
+    ``run_backup``.
+
+``import_archive(source, backup_dir, label="imported") -> dict``
+    Adopt an archive made by plain ``mongodump --archive --gzip``: read it to
+    the end, copy it into backup_dir and write its manifest.
+
+``apply_retention(backup_dir, keep_last=None, max_age_days=None, s3=None,
+check_mode=False) -> dict``
+    Delete backups that are neither among the newest ``keep_last`` nor
+    younger than ``max_age_days``, locally and (with ``s3``) remotely; the
+    newest good backup is never deleted.
+
+All failures raise ``BackupError`` whose message names the problem and the fix.
+
+The parts, one concern a module (relative imports inside the package):
+``errors`` BackupError; ``common`` pymongo import, names, labels, durations;
+``archive`` the mongodump archive format (CRC-64, writer, reader); ``manifest``
+manifests, listing, verification; ``native`` pymongo dump and restore;
+``containers`` the Docker engine (docker exec, one-off tools container);
+``runners`` where the tools run (HostTools, ContainerExec, OneOffContainer,
+Native) and the one mongodump/mongorestore command line; ``s3`` remote copies;
+``retention``; ``backup`` run_backup and import_archive; ``restoring`` restore
+(not named restore.py: the package attribute ``restore`` is the function).
+"""
+
+from __future__ import annotations
+
+from .archive import ArchiveReader, ArchiveWriter, crc64, read_archive
+from .backup import import_archive, run_backup
+from .common import ENGINE_VERSION, HAS_PYMONGO, parse_duration, validate_label
+from .errors import BackupError
+from .manifest import last_good_backup, list_backups, manifest_counts, verify_backup
+from .restoring import restore
+from .retention import apply_retention
+from .runners import default_container_uri, find_tool
+from .s3 import list_remote_backups
+
+__all__ = [
+    "ENGINE_VERSION",
+    "HAS_PYMONGO",
+    "ArchiveReader",
+    "ArchiveWriter",
+    "BackupError",
+    "apply_retention",
+    "crc64",
+    "default_container_uri",
+    "find_tool",
+    "import_archive",
+    "last_good_backup",
+    "list_backups",
+    "list_remote_backups",
+    "manifest_counts",
+    "parse_duration",
+    "read_archive",
+    "restore",
+    "run_backup",
+    "validate_label",
+    "verify_backup",
+]

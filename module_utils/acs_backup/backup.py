@@ -1,0 +1,213 @@
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+"""Making a backup: run_backup (through the chosen runner) and import_archive."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import socket
+import time
+
+from .archive import _CHUNK, read_archive
+from .common import (
+    ARCHIVE_SUFFIX,
+    ENGINE_VERSION,
+    MANIFEST_FORMAT,
+    _HashingWriter,
+    _iso,
+    _parse_iso,
+    backup_name,
+    manifest_path_for,
+    parse_duration,
+    utcnow,
+    validate_label,
+)
+from .errors import BackupError
+from .manifest import (
+    _describe,
+    _public_manifest,
+    _totals,
+    _write_json_atomic,
+    last_good_backup,
+)
+from .native import _client, _server_version
+from .retention import apply_retention
+from .runners import choose_runner
+from .s3 import S3Settings, _put_manifest, upload_backup
+
+
+def _new_manifest(name, label, hashing, times, method, tool, server_version, counts, **extra):
+    """The manifest of an archive just written through ``hashing``;
+    ``times`` is (started, finished, duration in seconds)."""
+    started, finished, duration = times
+    return {
+        "format": MANIFEST_FORMAT,
+        "name": name,
+        "label": label,
+        "archive": name + ARCHIVE_SUFFIX,
+        "archive_format": "mongodump-archive/0.1+gzip",
+        "size": hashing.size,
+        "sha256": hashing.sha256.hexdigest(),
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "duration_seconds": duration,
+        "host": socket.gethostname(),
+        "method": method,
+        **extra,
+        "tool": tool,
+        "engine": {"name": "acs_backup", "version": ENGINE_VERSION},
+        "server": {"version": server_version},
+        "databases": _describe(counts),
+        "totals": _totals(counts),
+        "remote": None,
+    }
+
+
+def run_backup(
+    uri,
+    backup_dir,
+    label="manual",
+    databases=None,
+    if_older_than=None,
+    s3=None,
+    keep_last=None,
+    max_age_days=None,
+    compress_level=6,
+    check_mode=False,
+    now=None,
+    **tools,
+):
+    """Make one backup (see the package docstring); returns a result dict.
+
+    ``tools`` are the method options: method, container, container_uri,
+    tools_dir, network, image (``runners.choose_runner``)."""
+    validate_label(label)
+    min_age = parse_duration(if_older_than)
+    if min_age is not None:
+        newest = last_good_backup(backup_dir)
+        if newest is not None:
+            age = ((now or utcnow()) - _parse_iso(newest["finished_at"])).total_seconds()
+            if age < min_age:
+                result = dict(newest)
+                result.update(
+                    changed=False,
+                    skipped_reason=(
+                        f"good backup {newest['name']} is {age:.0f} s old, younger than "
+                        f"if_older_than={if_older_than}"
+                    ),
+                    remote_url=(newest.get("remote") or {}).get("url"),
+                )
+                return result
+    runner = choose_runner("mongodump", uri, **tools)
+    runner.prepare()
+    started = now or utcnow()
+    name = backup_name(started, label)
+    archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
+    if check_mode:
+        return {
+            "changed": True,
+            "check_mode": True,
+            "name": name,
+            "path": archive,
+            "manifest_path": manifest_path_for(archive),
+            "method": runner.method,
+            "plan": runner.plan(),
+            "remote_url": S3Settings(s3).url(name + ARCHIVE_SUFFIX) if s3 else None,
+            "skipped_reason": None,
+        }
+    if not os.path.isdir(backup_dir):
+        os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+    if os.path.exists(archive):
+        raise BackupError(f"backup {archive} already exists; wait a second or use another label")
+    client = _client(uri)
+    server_version = _server_version(client)
+    partial = archive + ".partial"
+    t0 = time.monotonic()
+    try:
+        with open(partial, "wb") as raw:
+            hashing = _HashingWriter(raw)
+            tool = runner.version()
+            counts = runner.dump(hashing, client, server_version, databases, compress_level)
+            raw.flush()
+            os.fsync(raw.fileno())
+        if counts is None:
+            # Counts come from the archive itself: proves it reads to the end.
+            reader = read_archive(partial)
+            counts = reader.counts
+            if tool is None:
+                version = (reader.header or {}).get("tool_version") or "unknown"
+                tool = {"name": "mongodump", "version": version}
+        # Measured from the start so a fixed "now" (tests, replays) stays consistent.
+        finished = started + _dt.timedelta(seconds=time.monotonic() - t0)
+        os.replace(partial, archive)
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    finally:
+        client.close()
+    times = (started, finished, round(time.monotonic() - t0, 3))
+    manifest = _new_manifest(
+        name, label, hashing, times, runner.method, tool, server_version, counts
+    )
+    manifest.update(runner.manifest_extra())
+    mpath = manifest_path_for(archive)
+    _write_json_atomic(mpath, manifest)
+    manifest.update(path=archive, manifest_path=mpath, good=True)
+    if s3:
+        settings, s3client, remote = upload_backup(manifest, s3)
+        manifest["remote"] = remote
+        _put_manifest(settings, s3client, manifest)
+        _write_json_atomic(mpath, _public_manifest(manifest))
+    result = dict(manifest)
+    result.update(
+        changed=True, skipped_reason=None, remote_url=(manifest["remote"] or {}).get("url")
+    )
+    if keep_last or max_age_days:
+        result["retention"] = apply_retention(backup_dir, keep_last, max_age_days, s3=s3)
+    return result
+
+
+def import_archive(source, backup_dir, label="imported", check_mode=False):
+    """Adopt an archive made elsewhere (plain ``mongodump --archive --gzip``).
+
+    Reads it to the end first (structure, CRCs), then copies it into
+    backup_dir under the usual name with a manifest built from its contents,
+    so it restores like any other backup. A foreign file never becomes
+    restorable without this explicit step.
+    """
+    validate_label(label)
+    if not os.path.isfile(source):
+        raise BackupError(f"import_from={source!r} is not a file")
+    reader = read_archive(source)
+    started = _dt.datetime.fromtimestamp(os.path.getmtime(source), _dt.UTC)
+    name = backup_name(started, label)
+    archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
+    if check_mode:
+        return {"changed": True, "check_mode": True, "name": name, "path": archive}
+    os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+    if os.path.exists(manifest_path_for(archive)):
+        raise BackupError(f"backup {name} already exists in {backup_dir}")
+    partial = archive + ".partial"
+    with open(source, "rb") as src, open(partial, "wb") as dst:
+        hashing = _HashingWriter(dst)
+        shutil.copyfileobj(src, hashing, _CHUNK)
+    os.replace(partial, archive)
+    header = reader.header or {}
+    manifest = _new_manifest(
+        name,
+        label,
+        hashing,
+        (started, started, 0.0),
+        "import",
+        {"name": "mongodump", "version": header.get("tool_version", "unknown")},
+        header.get("server_version", "unknown"),
+        reader.counts,
+        imported_from=os.path.abspath(source),
+    )
+    mpath = manifest_path_for(archive)
+    _write_json_atomic(mpath, manifest)
+    manifest.update(path=archive, manifest_path=mpath, good=True, changed=True)
+    return manifest

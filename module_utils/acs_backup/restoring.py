@@ -1,0 +1,131 @@
+# Copyright: Airflow Crawler System contributors
+# Apache License 2.0
+"""Restoring a backup: find it, verify it, take a safety backup, restore it
+through the chosen runner and check the counts."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .backup import run_backup
+from .common import ARCHIVE_SUFFIX, _stem, pymongo
+from .errors import BackupError, _PartialRestore
+from .manifest import _verify, last_good_backup, manifest_counts
+from .native import _client, _current_counts, _server_version
+from .runners import choose_runner
+from .s3 import download_backup
+
+
+def resolve_source(source, backup_dir, s3=None, download_dir=None):
+    """Archive path for a path, manifest, name, remote key, or None (newest good)."""
+    if not source:
+        newest = last_good_backup(backup_dir)
+        if newest is None:
+            raise BackupError(
+                f"no good backup in {backup_dir}: pass restore_from=PATH_OR_REMOTE_KEY"
+            )
+        return newest["path"]
+    if os.path.isabs(source) or os.path.exists(source):
+        if not os.path.exists(source):
+            raise BackupError(f"restore source {source} does not exist")
+        stem = _stem(source)
+        return os.path.join(os.path.dirname(os.path.abspath(source)), stem + ARCHIVE_SUFFIX)
+    local = os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)
+    if os.path.exists(local):
+        return local
+    if s3:
+        return download_backup(s3, source, download_dir or backup_dir)
+    raise BackupError(
+        f"restore source {source!r} is neither a file nor a backup in {backup_dir} "
+        "(give s3 settings for a remote key)"
+    )
+
+
+def restore(
+    uri,
+    source=None,
+    backup_dir="/data/backups",
+    s3=None,
+    skip_safety_backup=False,
+    safety_label="pre-restore",
+    check_mode=False,
+    **tools,
+):
+    """Verify, take a safety backup, restore with --drop semantics, check counts.
+
+    ``tools`` are the method options, as for run_backup; the safety backup
+    gets them too."""
+    runner = choose_runner("mongorestore", uri, **tools)
+    archive = resolve_source(source, backup_dir, s3=s3)
+    manifest, verified = _verify(archive)
+    counts = manifest_counts(manifest)
+    # A one-off container's image and network, once resolved, serve the safety backup too.
+    tools.update(runner.prepare())
+    client = _client(uri)
+    try:
+        _server_version(client)
+
+        def replaced_from(current):
+            return [
+                {
+                    "namespace": f"{db}.{c}",
+                    "current_documents": (current.get(db) or {}).get(c),
+                    "backup_documents": n,
+                }
+                for db, colls in sorted(counts.items())
+                for c, n in sorted(colls.items())
+            ]
+
+        result = {
+            "changed": True,
+            "archive": archive,
+            "backup": manifest,
+            "method": runner.method,
+            "replaced": None,
+            "safety_backup": None,
+            "check_mode": check_mode,
+        }
+        if check_mode:
+            result["replaced"] = replaced_from(_current_counts(client, counts))
+            safety = None
+            if not skip_safety_backup:
+                planned = run_backup(uri, backup_dir, label=safety_label, check_mode=True, **tools)
+                safety = {"path": planned["path"], "method": planned["method"]}
+                safety.update(planned["plan"])
+            result["plan"] = {
+                "verified": True,
+                "safety_backup": safety,
+                "restore": runner.plan(archive),
+            }
+            return result
+        # mongorestore's own dry run too, when the real tool is here.
+        runner.dry_run(archive)
+        if not skip_safety_backup:
+            result["safety_backup"] = run_backup(uri, backup_dir, label=safety_label, **tools)
+            # The safety backup counted the data being replaced: no second scan.
+            result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))
+        else:
+            result["replaced"] = replaced_from(_current_counts(client, counts))
+        t0 = time.monotonic()
+        try:
+            runner.restore(archive, client, verified)
+        except (pymongo.errors.PyMongoError, _PartialRestore) as exc:
+            safety = (result["safety_backup"] or {}).get("path")
+            raise BackupError(
+                f"restore failed part way ({exc}); the data may be incomplete: restore the "
+                f"safety backup {safety} or another backup"
+            ) from exc
+        result["duration_seconds"] = round(time.monotonic() - t0, 3)
+        after = _current_counts(client, counts)
+        if after != counts:
+            raise BackupError(
+                "restore finished but document counts {} differ from the manifest's {}; "
+                "the safety backup is {}".format(
+                    after, counts, (result["safety_backup"] or {}).get("path")
+                )
+            )
+        result["restored_counts"] = after
+        return result
+    finally:
+        client.close()
