@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ROLE = REPO / "roles" / "local_images"
 IMAGES = REPO / "images"
 DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
