@@ -40,6 +40,7 @@ def mongodb_tools_argspec():
         image=dict(type="str"),
         container_uri=dict(type="str"),
         tools_dir=dict(type="path"),
+        lock_timeout=dict(type="float", default=0),
         s3=dict(type="dict", options=s3_argument_spec()),
     )
 
@@ -69,6 +70,7 @@ def mongodb_tools_options(params, default_container_uri):
         image=params["image"],
         tools_dir=params["tools_dir"],
         s3=params["s3"],
+        lock_timeout=params["lock_timeout"],
     )
 
 

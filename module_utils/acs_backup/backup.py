@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import time
+import uuid
 
 from .archive import _CHUNK, read_archive
 from .common import (
@@ -25,6 +26,7 @@ from .common import (
     validate_label,
 )
 from .errors import BackupError
+from .locking import backup_dir_lock
 from .manifest import (
     _describe,
     _public_manifest,
@@ -65,6 +67,40 @@ def _new_manifest(name, label, hashing, times, method, tool, server_version, cou
     }
 
 
+# Space a dump needs at least, beyond twice the newest backup's size.
+MIN_FREE_BYTES = 64 * 1024 * 1024
+
+
+def _check_free_space(backup_dir, min_free_bytes):
+    """Refuse before the dump starts, not half way through it."""
+    newest = last_good_backup(backup_dir)
+    needed = max(int(min_free_bytes), 2 * int((newest or {}).get("size") or 0))
+    free = shutil.disk_usage(backup_dir).free
+    if free < needed:
+        raise BackupError(
+            f"only {free // 2**20} MiB free in {backup_dir}, a backup needs at least "
+            f"{needed // 2**20} MiB: free space (retention: keep_last / max_age_days) or "
+            "use another backup_dir"
+        )
+
+
+def _unused_name(backup_dir, started, label):
+    """The backup's name; a second backup in the same second gets -2, -3, ..."""
+    name = backup_name(started, label)
+    for n in range(2, 100):
+        if not os.path.exists(os.path.join(backup_dir, name + ARCHIVE_SUFFIX)):
+            return name
+        name = f"{backup_name(started, label)}-{n}"
+    raise BackupError(f"too many backups labelled {label} in one second in {backup_dir}")
+
+
+def _os_error(exc, path, backup_dir):
+    return BackupError(
+        f"cannot write {path}: {exc.strerror or exc}; check free space and permissions "
+        f"of {backup_dir}"
+    )
+
+
 def run_backup(
     uri,
     backup_dir,
@@ -77,12 +113,16 @@ def run_backup(
     compress_level=6,
     check_mode=False,
     now=None,
+    lock_timeout=0.0,
+    min_free_bytes=MIN_FREE_BYTES,
     **tools,
 ):
     """Make one backup (see the package docstring); returns a result dict.
 
     ``tools`` are the method options: method, container, container_uri,
-    tools_dir, network, image (``runners.choose_runner``)."""
+    tools_dir, network, image (``runners.choose_runner``). The backup holds
+    the directory's lock (``locking``), waiting ``lock_timeout`` seconds for
+    a backup or restore already running."""
     validate_label(label)
     min_age = parse_duration(if_older_than)
     if min_age is not None:
@@ -117,13 +157,38 @@ def run_backup(
             "remote_url": S3Settings(s3).url(name + ARCHIVE_SUFFIX) if s3 else None,
             "skipped_reason": None,
         }
-    if not os.path.isdir(backup_dir):
+    try:
         os.makedirs(backup_dir, mode=0o750, exist_ok=True)
-    if os.path.exists(archive):
-        raise BackupError(f"backup {archive} already exists; wait a second or use another label")
+    except OSError as exc:
+        raise _os_error(exc, backup_dir, backup_dir) from exc
+    with backup_dir_lock(backup_dir, f"backup {label}", lock_timeout):
+        _check_free_space(backup_dir, min_free_bytes)
+        # Named once the lock is held: a backup that waited is named when it runs.
+        started = now or utcnow()
+        name = _unused_name(backup_dir, started, label)
+        manifest = _dump(uri, runner, backup_dir, name, label, started, databases, compress_level)
+        if s3:
+            mpath = manifest["manifest_path"]
+            settings, s3client, remote = upload_backup(manifest, s3)
+            manifest["remote"] = remote
+            _put_manifest(settings, s3client, manifest)
+            _write_json_atomic(mpath, _public_manifest(manifest))
+        result = dict(manifest)
+        result.update(
+            changed=True, skipped_reason=None, remote_url=(manifest["remote"] or {}).get("url")
+        )
+        if keep_last or max_age_days:
+            result["retention"] = apply_retention(backup_dir, keep_last, max_age_days, s3=s3)
+        return result
+
+
+def _dump(uri, runner, backup_dir, name, label, started, databases, compress_level):
+    """Write the archive (through a partial file) and its manifest; the manifest."""
+    archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
     client = _client(uri)
     server_version = _server_version(client)
-    partial = archive + ".partial"
+    # Unique: a crashed run's leftover never collides with a new one.
+    partial = f"{archive}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
     t0 = time.monotonic()
     try:
         with open(partial, "wb") as raw:
@@ -142,6 +207,10 @@ def run_backup(
         # Measured from the start so a fixed "now" (tests, replays) stays consistent.
         finished = started + _dt.timedelta(seconds=time.monotonic() - t0)
         os.replace(partial, archive)
+    except OSError as exc:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise _os_error(exc, partial, backup_dir) from exc
     except BaseException:
         if os.path.exists(partial):
             os.unlink(partial)
@@ -154,20 +223,12 @@ def run_backup(
     )
     manifest.update(runner.manifest_extra())
     mpath = manifest_path_for(archive)
-    _write_json_atomic(mpath, manifest)
+    try:
+        _write_json_atomic(mpath, manifest)
+    except OSError as exc:
+        raise _os_error(exc, mpath, backup_dir) from exc
     manifest.update(path=archive, manifest_path=mpath, good=True)
-    if s3:
-        settings, s3client, remote = upload_backup(manifest, s3)
-        manifest["remote"] = remote
-        _put_manifest(settings, s3client, manifest)
-        _write_json_atomic(mpath, _public_manifest(manifest))
-    result = dict(manifest)
-    result.update(
-        changed=True, skipped_reason=None, remote_url=(manifest["remote"] or {}).get("url")
-    )
-    if keep_last or max_age_days:
-        result["retention"] = apply_retention(backup_dir, keep_last, max_age_days, s3=s3)
-    return result
+    return manifest
 
 
 def import_archive(source, backup_dir, label="imported", check_mode=False):

@@ -96,9 +96,10 @@ def list_backups(backup_dir):
     return found
 
 
-def last_good_backup(backup_dir):
+def last_good_backup(backup_dir, skip_labels=()):
+    """The newest good backup, leaving out those labelled one of ``skip_labels``."""
     for manifest in list_backups(backup_dir):
-        if manifest["good"]:
+        if manifest["good"] and manifest.get("label") not in skip_labels:
             return manifest
     return None
 

@@ -11,19 +11,23 @@ import time
 from .backup import run_backup
 from .common import ARCHIVE_SUFFIX, _stem, pymongo
 from .errors import BackupError, _PartialRestore
+from .locking import backup_dir_lock
 from .manifest import _verify, last_good_backup, manifest_counts
 from .native import _client, _current_counts, _server_version
 from .runners import choose_runner
 from .s3 import download_backup
 
 
-def resolve_source(source, backup_dir, s3=None, download_dir=None):
-    """Archive path for a path, manifest, name, remote key, or None (newest good)."""
+def resolve_source(source, backup_dir, s3=None, download_dir=None, safety_label="pre-restore"):
+    """Archive path for a path, manifest, name, remote key, or None: the newest
+    good backup that is not a safety backup (restoring twice in a row must not
+    bring back the data the first restore replaced)."""
     if not source:
-        newest = last_good_backup(backup_dir)
+        newest = last_good_backup(backup_dir, skip_labels=(safety_label,))
         if newest is None:
             raise BackupError(
-                f"no good backup in {backup_dir}: pass restore_from=PATH_OR_REMOTE_KEY"
+                f"no good backup in {backup_dir} other than {safety_label} safety backups: "
+                "pass restore_from=PATH_OR_REMOTE_KEY (a safety backup is restored only when named)"
             )
         return newest["path"]
     if os.path.isabs(source) or os.path.exists(source):
@@ -50,14 +54,24 @@ def restore(
     skip_safety_backup=False,
     safety_label="pre-restore",
     check_mode=False,
+    lock_timeout=0.0,
     **tools,
 ):
     """Verify, take a safety backup, restore with --drop semantics, check counts.
 
     ``tools`` are the method options, as for run_backup; the safety backup
-    gets them too."""
+    gets them too. A real restore holds the backup directory's lock, so no
+    backup runs while the data is being replaced."""
+    if check_mode:
+        return _restore(uri, source, backup_dir, s3, skip_safety_backup, safety_label, True, tools)
+    os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+    with backup_dir_lock(backup_dir, "restore", lock_timeout):
+        return _restore(uri, source, backup_dir, s3, skip_safety_backup, safety_label, False, tools)
+
+
+def _restore(uri, source, backup_dir, s3, skip_safety_backup, safety_label, check_mode, tools):
     runner = choose_runner("mongorestore", uri, **tools)
-    archive = resolve_source(source, backup_dir, s3=s3)
+    archive = resolve_source(source, backup_dir, s3=s3, safety_label=safety_label)
     manifest, verified = _verify(archive)
     counts = manifest_counts(manifest)
     # A one-off container's image and network, once resolved, serve the safety backup too.

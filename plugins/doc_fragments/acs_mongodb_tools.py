@@ -63,6 +63,13 @@ options:
   tools_dir:
     description: Directory holding mongodump and mongorestore.
     type: path
+  lock_timeout:
+    description:
+      - Seconds to wait when another backup or restore holds I(backup_dir) (the API,
+        the backup DAG or another play); C(0) fails at once, naming the one running.
+      - A backup and a restore never run at once in one backup directory.
+    type: float
+    default: 0
   s3:
     description:
       - S3-compatible storage (AWS, GCS through its interoperable endpoint, any S3

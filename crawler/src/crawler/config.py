@@ -66,6 +66,10 @@ class Settings:
     backup_max_age_days: int | None = field(
         default_factory=lambda: _int_or_none("BACKUP_MAX_AGE_DAYS")
     )
+    # How long an API or DAG backup waits for one already running (seconds).
+    backup_lock_timeout: float = field(
+        default_factory=lambda: float(os.environ.get("BACKUP_LOCK_TIMEOUT", "60"))
+    )
     sources_file: Path | None = field(
         default_factory=lambda: Path(p) if (p := os.environ.get("CRAWLER_SOURCES_FILE")) else None
     )

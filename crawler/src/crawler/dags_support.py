@@ -122,7 +122,8 @@ def backup(label: str = "scheduled", settings: Settings | None = None) -> dict:
     from crawler import backup as engine
 
     settings = settings or Settings()
-    opts = {}
+    # The scheduled backup waits its turn behind an operator's backup or restore.
+    opts = {"lock_timeout": max(settings.backup_lock_timeout, 600.0)}
     if settings.backup_keep_last is not None:
         opts["keep_last"] = settings.backup_keep_last
     if settings.backup_max_age_days is not None:

@@ -265,6 +265,23 @@ def test_backup_endpoints_use_the_backup_engine(client, site, storage):
     )
 
 
+def test_parallel_backup_triggers_all_succeed_under_their_own_names(client, storage):
+    from concurrent.futures import ThreadPoolExecutor
+
+    storage.db.crawl_results.insert_one({"source": "s", "url": "u", "fields": {"a": 1}})
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post(
+                    "/api/backup/trigger", json={"label": "parallel"}, headers=KEY
+                ),
+                range(3),
+            )
+        )
+    assert [r.status_code for r in answers] == [200, 200, 200], [r.text for r in answers]
+    assert len({r.json()["name"] for r in answers}) == 3
+
+
 @pytest.mark.parametrize(
     "body, status, field",
     [

@@ -31,6 +31,8 @@ def backup_trigger(settings: SettingsDep, body: BackupTrigger | None = None):
         settings.mongo_uri,
         str(settings.backup_dir),
         label=body.label,
+        # parallel triggers run one after the other, each under its own name
+        lock_timeout=settings.backup_lock_timeout,
         **opts,
     )
 
