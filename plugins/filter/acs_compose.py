@@ -33,9 +33,7 @@ import yaml
 NETWORK = "backend"
 
 # Exits non-zero unless the URL (argv[1]) answers 2xx within 8 seconds.
-PYTHON_HTTP_PROBE = (
-    "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=8)"
-)
+PYTHON_HTTP_PROBE = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=8)"
 
 
 def _service_common(compose, service, test=None, start_period=None, timeout=None, restart=None):
