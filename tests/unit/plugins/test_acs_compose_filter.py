@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-_PATH = Path(__file__).resolve().parents[2] / "plugins" / "filter" / "acs_compose.py"
+_PATH = Path(__file__).resolve().parents[3] / "plugins" / "filter" / "acs_compose.py"
 _SPEC = importlib.util.spec_from_file_location("acs_compose", _PATH)
 acs_compose = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(acs_compose)
