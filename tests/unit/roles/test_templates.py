@@ -103,7 +103,9 @@ def test_volumes_network_and_logs(rendered_local):
 
 def test_secrets_only_in_env_file(rendered_local, rendered_official):
     for rendered in (rendered_local, rendered_official):
-        compose_text = rendered.text("docker-compose.yml")
+        compose_text = rendered.text("docker-compose.yml") + "".join(
+            p.read_text() for p in sorted((rendered.root / "compose.d").glob("*.yml"))
+        )
         env_text = rendered.text(".env")
         for secret in SECRETS:
             assert secret not in compose_text
