@@ -76,6 +76,14 @@ def test_nginx_hides_its_version_and_sends_security_headers(deployed):
     assert "Strict-Transport-Security" not in plain.headers
 
 
+def test_prometheus_cannot_be_stopped_or_reloaded_over_http(deployed):
+    # without --web.enable-lifecycle these answer 403 instead of acting
+    for endpoint in ("/-/quit", "/-/reload"):
+        r = requests.post(f"http://127.0.0.1:9090{endpoint}", timeout=10)
+        assert r.status_code == 403, endpoint
+    assert requests.get("http://127.0.0.1:9090/-/healthy", timeout=10).status_code == 200
+
+
 def test_airflow_health_on_the_runbook_url(deployed):
     r = requests.get("http://127.0.0.1:8080/health", timeout=10)
     assert r.status_code == 200
