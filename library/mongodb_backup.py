@@ -73,13 +73,15 @@ options:
     type: path
   keep_last:
     description:
-      - Retention after the backup, keep the newest N backups (0 or unset, no count rule).
+      - Retention after the backup, keep the newest N backups (0, no count rule).
       - With I(max_age_days) too, a backup is kept when either rule keeps it; the newest
-        good backup is always kept.
+        good backup is always kept. Both C(0) keep every backup.
     type: int
+    default: 14
   max_age_days:
-    description: Retention after the backup, keep backups younger than this many days (0 or unset, no age rule).
+    description: Retention after the backup, keep backups younger than this many days (0, no age rule).
     type: float
+    default: 7
 """
 
 EXAMPLES = r"""
@@ -219,8 +221,9 @@ def argument_spec():
         databases=dict(type="list", elements="str"),
         if_older_than=dict(type="str"),
         import_from=dict(type="path"),
-        keep_last=dict(type="int"),
-        max_age_days=dict(type="float"),
+        # the engine's retention.DEFAULT_KEEP_LAST / DEFAULT_MAX_AGE_DAYS (a test keeps them equal)
+        keep_last=dict(type="int", default=14),
+        max_age_days=dict(type="float", default=7),
     )
     return spec
 

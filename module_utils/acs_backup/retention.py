@@ -12,6 +12,11 @@ from .errors import BackupError
 from .manifest import list_backups
 from .s3 import S3Settings, list_remote_backups
 
+# Applied wherever a backup is made (module, API, DAG) unless told otherwise:
+# the runbook's two weeks of dailies, at least a week of everything.
+DEFAULT_KEEP_LAST = 14
+DEFAULT_MAX_AGE_DAYS = 7
+
 
 def _select_expired(items, keep_last, max_age_days, now):
     """Names to delete from items (newest first); the newest good one stays."""

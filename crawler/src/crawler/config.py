@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crawler._backup_engine import retention
+
 
 def _keys() -> list[str]:
     keys = [k.strip() for k in os.environ.get("CRAWLER_API_KEYS", "").split(",") if k.strip()]
@@ -19,9 +21,9 @@ def _keys() -> list[str]:
     return keys
 
 
-def _int_or_none(name: str) -> int | None:
+def _int_or(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value else None
+    return int(value) if value else default
 
 
 @dataclass
@@ -61,10 +63,12 @@ class Settings:
     backup_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("BACKUP_DIR", "/data/backups"))
     )
-    # Retention of the scheduled backup; None leaves the backup engine's default.
-    backup_keep_last: int | None = field(default_factory=lambda: _int_or_none("BACKUP_KEEP_LAST"))
-    backup_max_age_days: int | None = field(
-        default_factory=lambda: _int_or_none("BACKUP_MAX_AGE_DAYS")
+    # Retention after every API and scheduled backup (0 and 0 keep everything).
+    backup_keep_last: int = field(
+        default_factory=lambda: _int_or("BACKUP_KEEP_LAST", retention.DEFAULT_KEEP_LAST)
+    )
+    backup_max_age_days: int = field(
+        default_factory=lambda: _int_or("BACKUP_MAX_AGE_DAYS", retention.DEFAULT_MAX_AGE_DAYS)
     )
     # How long an API or DAG backup waits for one already running (seconds).
     backup_lock_timeout: float = field(

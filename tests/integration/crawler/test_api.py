@@ -265,6 +265,30 @@ def test_backup_endpoints_use_the_backup_engine(client, site, storage):
     )
 
 
+def test_an_api_backup_applies_the_default_retention(client, storage, settings):
+    import datetime as dt
+
+    from crawler import _backup_engine as engine
+
+    storage.db.crawl_results.insert_one({"source": "s", "url": "u", "fields": {"a": 1}})
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    for i in range(engine.retention.DEFAULT_KEEP_LAST + 2):
+        engine.run_backup(
+            settings.mongo_uri,
+            str(settings.backup_dir),
+            label="old",
+            now=old + dt.timedelta(minutes=i),
+            keep_last=0,
+            max_age_days=0,
+        )
+    r = client.post("/api/backup/trigger", json={"label": "api"}, headers=KEY)
+    assert r.status_code == 200, r.text
+    # 16 month-old backups and a new one: the 14 newest stay, 3 old ones go
+    assert len(r.json()["retention"]["deleted"]) == 3
+    names = [b["name"] for b in client.get("/api/backup/").json()["items"]]
+    assert len(names) == engine.retention.DEFAULT_KEEP_LAST and names[0] == r.json()["name"]
+
+
 def test_parallel_backup_triggers_all_succeed_under_their_own_names(client, storage):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -31,3 +31,12 @@ def test_documentation_matches_argument_spec(name):
     yaml.safe_load(module.EXAMPLES)
     yaml.safe_load(module.RETURN)
     _compare(doc["options"], module.argument_spec(), name)
+
+
+def test_mongodb_backup_retention_defaults_are_the_engines():
+    """The module's documented defaults and the API/DAG defaults are one rule."""
+    from crawler._backup_engine import retention
+
+    spec = load_library("mongodb_backup").argument_spec()
+    assert spec["keep_last"]["default"] == retention.DEFAULT_KEEP_LAST
+    assert spec["max_age_days"]["default"] == retention.DEFAULT_MAX_AGE_DAYS

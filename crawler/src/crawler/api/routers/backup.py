@@ -33,6 +33,8 @@ def backup_trigger(settings: SettingsDep, body: BackupTrigger | None = None):
         label=body.label,
         # parallel triggers run one after the other, each under its own name
         lock_timeout=settings.backup_lock_timeout,
+        keep_last=settings.backup_keep_last,
+        max_age_days=settings.backup_max_age_days,
         **opts,
     )
 
