@@ -10,6 +10,9 @@ import pytest
 import yaml
 from stack_role_helpers import REPO, ROLES
 
+# The runbook's roles: the shared steps and one role a recover procedure.
+RUNBOOK_ROLES = ["runbook", *sorted(p.name for p in (REPO / "roles").glob("recover_*"))]
+
 
 def _defaults(role: str) -> dict:
     return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()) or {}
@@ -21,7 +24,7 @@ def _spec(role: str) -> dict:
     ]
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", [*ROLES, *RUNBOOK_ROLES])
 def test_spec_mirrors_defaults(role):
     defaults = _defaults(role)
     options = _spec(role)["main"]["options"]
@@ -40,7 +43,12 @@ def test_spec_mirrors_defaults(role):
         )
 
 
-@pytest.mark.parametrize("role", ROLES)
+def test_every_recover_procedure_has_its_role():
+    books = sorted(p.stem for p in (REPO / "playbooks" / "runbook").glob("recover_*.yml"))
+    assert books and books == RUNBOOK_ROLES[1:]
+
+
+@pytest.mark.parametrize("role", [*ROLES, "runbook"])
 def test_preflight_entry_point_validates_the_same_options(role):
     spec = _spec(role)
     assert spec["preflight"]["options"] == spec["main"]["options"]
