@@ -30,6 +30,10 @@ PROCEDURES = {
 }
 
 
+# Roles of the read-only procedures, each with a step file a runbook step.
+CHECK_ROLES = ["status", "weekly_check"]
+
+
 def _task_list(tasks, base: Path):
     """The tasks in run order: blocks flattened, import_tasks/include_tasks of a
     role's files followed."""
@@ -140,7 +144,7 @@ def _names_in(path: Path) -> list[str]:
 def test_docs_point_at_the_files_that_run_each_step():
     """Every file docs/runbook.ko.md points at exists; every task it quotes is a
     task of the files its row points at (else of its section's playbook); every
-    step file of a recover role and of the status role is pointed at."""
+    step file of a recover role and of the check roles is pointed at."""
     doc = DOC.read_text().replace("\\|", "|")
     section: list[str] = []
     pointed: set[Path] = set()
@@ -167,7 +171,11 @@ def test_docs_point_at_the_files_that_run_each_step():
                 problems.append(
                     f"{quoted!r} is not a task of {[str(f.relative_to(REPO)) for f in files]}"
                 )
-    for role in [*sorted((REPO / "roles").glob("recover_*")), REPO / "roles" / "status"]:
+    roles = [
+        *sorted((REPO / "roles").glob("recover_*")),
+        *(REPO / "roles" / r for r in CHECK_ROLES),
+    ]
+    for role in roles:
         for step in sorted((role / "tasks").glob("*.yml")):
             if step.name != "main.yml" and step not in pointed:
                 problems.append(f"{step.relative_to(REPO)} is not pointed at")
