@@ -10,6 +10,10 @@ import pytest
 import yaml
 from stack_role_helpers import REPO, ROLES
 
+# The runbook's roles: the shared steps, one role a recover procedure, the checks.
+RECOVER_ROLES = sorted(p.name for p in (REPO / "roles").glob("recover_*"))
+RUNBOOK_ROLES = ["runbook", "status", "weekly_check", "scale", *RECOVER_ROLES]
+
 
 def _defaults(role: str) -> dict:
     return yaml.safe_load((REPO / "roles" / role / "defaults" / "main.yml").read_text()) or {}
@@ -31,7 +35,7 @@ def _inputs(role: str) -> set[str]:
     return set(_spec(role)["main"]["options"]) - set(_defaults(role))
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", [*ROLES, *RUNBOOK_ROLES])
 def test_spec_mirrors_defaults(role):
     defaults = _defaults(role)
     options = _spec(role)["main"]["options"]
@@ -62,7 +66,12 @@ def test_inputs_are_variables_of_their_owner(role):
             assert options[name]["type"] == owner_spec[name]["type"], name
 
 
-@pytest.mark.parametrize("role", ROLES)
+def test_every_recover_procedure_has_its_role():
+    books = sorted(p.stem for p in (REPO / "playbooks" / "runbook").glob("recover_*.yml"))
+    assert books and books == RECOVER_ROLES
+
+
+@pytest.mark.parametrize("role", [*ROLES, "runbook"])
 def test_preflight_entry_point_validates_the_same_options(role):
     spec = _spec(role)
     assert spec["preflight"]["options"] == spec["main"]["options"]
