@@ -24,12 +24,8 @@ author:
   - Airflow Crawler System contributors
 requirements:
   - docker (the Python SDK)
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads, so it runs in check mode too.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - acs_attributes.read_only
 options:
   project:
     description: Compose project name (the C(com.docker.compose.project) label).

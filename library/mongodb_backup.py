@@ -31,10 +31,7 @@ description:
 author:
   - Airflow Crawler System contributors
 requirements:
-  - pymongo >= 4.0
   - anycrc (fast CRC-64; a slow pure-Python fallback is built in)
-  - boto3 (only with I(s3))
-  - docker (Python SDK, only with I(method=docker))
 extends_documentation_fragment:
   - acs_mongodb_tools
 attributes:
@@ -130,10 +127,12 @@ sha256:
   description: SHA-256 of the archive file.
   returned: when a backup was made or found
   type: str
+  sample: 9f2c6e0d4b1a7c3e5f8a2b4d6c8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d2e
 size:
   description: Archive size in bytes.
   returned: when a backup was made or found
   type: int
+  sample: 1048576
 databases:
   description: Per database, per collection document counts.
   returned: when a backup was made or found
@@ -143,6 +142,7 @@ totals:
   description: Numbers of databases, collections and documents.
   returned: when a backup was made or found
   type: dict
+  sample: {"databases": 1, "collections": 6, "documents": 1200}
 duration_seconds:
   description: Time the dump took.
   returned: when a backup was made or found
@@ -187,75 +187,51 @@ manifest:
   type: dict
 """
 
-import traceback
-
-from ansible.module_utils.acs_common import (
-    fail_without_engine,
-    mongo_uri_with_login,
-    mongodb_tools_argspec_ex,
-    mongodb_tools_options,
+from ansible.module_utils.acs_tools_module import (
+    server_and_tools,
+    tools_argument_spec,
+    tools_module,
 )
-from ansible.module_utils.basic import AnsibleModule
 
-# The engine may fail to load on a target; main() reports it with fail_json.
-try:
-    from ansible.module_utils.acs_backup import (
-        HAS_PYMONGO,
-        BackupError,
-        apply_retention,
-        default_container_uri,
-        import_archive,
-        run_backup,
-    )
-
-    IMPORT_ERROR = None
-except ImportError:
-    IMPORT_ERROR = traceback.format_exc()
+OPTIONS = dict(
+    backup_dir=dict(type="path", default="/data/backups"),
+    label=dict(type="str", default="manual"),
+    databases=dict(type="list", elements="str"),
+    if_older_than=dict(type="str"),
+    import_from=dict(type="path"),
+    # the engine's retention.DEFAULT_KEEP_LAST / DEFAULT_MAX_AGE_DAYS (a test keeps them equal)
+    keep_last=dict(type="int", default=14),
+    max_age_days=dict(type="float", default=7),
+)
+# An import dumps nothing, so it takes no dump options.
+IMPORT_EXCLUSIVE = [
+    ("import_from", other)
+    for other in ("databases", "if_older_than", "container", "network", "image")
+]
 
 
 def argument_spec():
-    spec = mongodb_tools_argspec_ex()["argspec"]
-    spec.update(
-        backup_dir=dict(type="path", default="/data/backups"),
-        label=dict(type="str", default="manual"),
-        databases=dict(type="list", elements="str"),
-        if_older_than=dict(type="str"),
-        import_from=dict(type="path"),
-        # the engine's retention.DEFAULT_KEEP_LAST / DEFAULT_MAX_AGE_DAYS (a test keeps them equal)
-        keep_last=dict(type="int", default=14),
-        max_age_days=dict(type="float", default=7),
-    )
-    return spec
+    return tools_argument_spec(OPTIONS)
 
 
-def module_kwargs():
-    """The shared tools constraints, plus: an import dumps nothing, so no dump options."""
-    kwargs = mongodb_tools_argspec_ex()
-    del kwargs["argspec"]
-    kwargs["mutually_exclusive"] = [
-        ("import_from", other)
-        for other in ("databases", "if_older_than", "container", "network", "image")
-    ] + kwargs["mutually_exclusive"]
-    return dict(supports_check_mode=True, **kwargs)
-
-
-def run(module):
+def run(module, engine):
     p = module.params
     for field in ("keep_last", "max_age_days"):
         if p[field] is not None and p[field] < 0:
             module.fail_json(msg=f"{field}={p[field]} must be >= 0")
     try:
         if p["import_from"]:
-            result = import_archive(
+            result = engine.import_archive(
                 p["import_from"], p["backup_dir"], label=p["label"], check_mode=module.check_mode
             )
         else:
-            result = run_backup(
-                mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
+            uri, tools = server_and_tools(p, engine)
+            result = engine.run_backup(
+                uri,
                 p["backup_dir"],
                 label=p["label"],
                 databases=p["databases"],
-                **mongodb_tools_options(p, default_container_uri),
+                **tools,
                 if_older_than=p["if_older_than"],
                 keep_last=p["keep_last"],
                 max_age_days=p["max_age_days"],
@@ -264,7 +240,7 @@ def run(module):
         if (p["keep_last"] is not None or p["max_age_days"] is not None) and (
             "retention" not in result
         ):
-            result["retention"] = apply_retention(
+            result["retention"] = engine.apply_retention(
                 p["backup_dir"],
                 p["keep_last"],
                 p["max_age_days"],
@@ -272,7 +248,7 @@ def run(module):
                 check_mode=module.check_mode,
             )
             result["changed"] = result.get("changed") or result["retention"]["changed"]
-    except (BackupError, ValueError) as exc:
+    except (engine.BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     manifest = {
         k: v
@@ -286,9 +262,7 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), **module_kwargs())
-    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and HAS_PYMONGO)
-    run(module)
+    run(*tools_module(OPTIONS, mutually_exclusive=IMPORT_EXCLUSIVE))
 
 
 if __name__ == "__main__":

@@ -19,12 +19,8 @@ author:
   - Airflow Crawler System contributors
 requirements:
   - pymongo
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads, so it runs in check mode too.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - acs_attributes.read_only
 options:
   uri:
     description: MongoDB connection string; kept out of the output as it may hold a password.

@@ -23,14 +23,10 @@ description:
   - Restores with drop semantics (each collection in the archive is dropped and
     re-created, like C(mongorestore --drop)) and checks the document counts against
     the manifest.
-author:
-  - Airflow Crawler System contributors
-requirements:
-  - pymongo >= 4.0
-  - boto3 (only with I(s3))
-  - docker (Python SDK, only with I(method=docker))
 extends_documentation_fragment:
   - acs_mongodb_tools
+author:
+  - Airflow Crawler System contributors
 attributes:
   check_mode:
     support: full
@@ -128,46 +124,22 @@ method:
   type: str
 """
 
-import traceback
-
-from ansible.module_utils.acs_common import (
-    fail_without_engine,
-    mongo_uri_with_login,
-    mongodb_tools_argspec_ex,
-    mongodb_tools_options,
+from ansible.module_utils.acs_tools_module import (
+    server_and_tools,
+    tools_argument_spec,
+    tools_module,
 )
-from ansible.module_utils.basic import AnsibleModule
 
-# The engine may fail to load on a target; main() reports it with fail_json.
-try:
-    from ansible.module_utils.acs_backup import (
-        HAS_PYMONGO,
-        BackupError,
-        default_container_uri,
-        restore,
-        validate_label,
-    )
-
-    IMPORT_ERROR = None
-except ImportError:
-    IMPORT_ERROR = traceback.format_exc()
+OPTIONS = dict(
+    source=dict(type="str", aliases=["restore_from"]),
+    backup_dir=dict(type="path", default="/data/backups"),
+    skip_safety_backup=dict(type="bool", default=False),
+    safety_label=dict(type="str", default="pre-restore"),
+)
 
 
 def argument_spec():
-    spec = mongodb_tools_argspec_ex()["argspec"]
-    spec.update(
-        source=dict(type="str", aliases=["restore_from"]),
-        backup_dir=dict(type="path", default="/data/backups"),
-        skip_safety_backup=dict(type="bool", default=False),
-        safety_label=dict(type="str", default="pre-restore"),
-    )
-    return spec
-
-
-def module_kwargs():
-    kwargs = mongodb_tools_argspec_ex()
-    del kwargs["argspec"]
-    return dict(supports_check_mode=True, **kwargs)
+    return tools_argument_spec(OPTIONS)
 
 
 def _diff(replaced):
@@ -179,7 +151,7 @@ def _diff(replaced):
     }
 
 
-def run(module):
+def run(module, engine):
     p = module.params
     if p["skip_safety_backup"] and not module.check_mode:
         module.warn(
@@ -187,17 +159,18 @@ def run(module):
             "collection in the archive will be lost for good"
         )
     try:
-        validate_label(p["safety_label"])
-        result = restore(
-            mongo_uri_with_login(p["uri"], p["login_user"], p["login_password"]),
+        engine.validate_label(p["safety_label"])
+        uri, tools = server_and_tools(p, engine)
+        result = engine.restore(
+            uri,
             p["source"],
             p["backup_dir"],
-            **mongodb_tools_options(p, default_container_uri),
+            **tools,
             skip_safety_backup=p["skip_safety_backup"],
             safety_label=p["safety_label"],
             check_mode=module.check_mode,
         )
-    except (BackupError, ValueError) as exc:
+    except (engine.BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc))
     result["safety_backup_path"] = (result.get("safety_backup") or {}).get("path")
     if module._diff:
@@ -206,9 +179,7 @@ def run(module):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), **module_kwargs())
-    fail_without_engine(module, IMPORT_ERROR, IMPORT_ERROR is None and HAS_PYMONGO)
-    run(module)
+    run(*tools_module(OPTIONS))
 
 
 if __name__ == "__main__":

@@ -21,12 +21,8 @@ author:
   - Airflow Crawler System contributors
 requirements:
   - pymongo (only for targets of type mongodb)
-attributes:
-  check_mode:
-    support: full
-    details: The checks only read, so they run in check mode too.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - acs_attributes.read_only
 options:
   targets:
     description: The checks to run.

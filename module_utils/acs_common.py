@@ -10,6 +10,7 @@ plugins/doc_fragments/acs_mongodb_tools.py. Both follow community.docker's
 
 from __future__ import annotations
 
+import traceback
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 # ``mongodump`` is the old word for ``host`` (the tools on this host): kept so
@@ -72,6 +73,17 @@ def mongodb_tools_options(params, default_container_uri):
         s3=params["s3"],
         lock_timeout=params["lock_timeout"],
     )
+
+
+def load_engine():
+    """(the backup engine package, None), or (None, the traceback) when it
+    cannot be loaded on the target: main() then reports it with fail_json
+    (fail_without_engine) instead of an import crash."""
+    try:
+        from ansible.module_utils import acs_backup
+    except ImportError:
+        return None, traceback.format_exc()
+    return acs_backup, None
 
 
 def fail_without_engine(module, engine_import_error, has_pymongo):

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
+requirements:
+  - pymongo >= 4.0
+  - boto3 (only with I(s3))
+  - docker (Python SDK, only with I(method=docker))
 options:
   uri:
     description: MongoDB connection string, without credentials (see I(login_user)).

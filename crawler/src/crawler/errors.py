@@ -50,10 +50,7 @@ ERROR_CODES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.NOT_FOUND: ("HTTP 404/410: the page is gone", "none (recorded)"),
     ErrorCode.TOO_LARGE: ("body larger than the size cap", "none (recorded)"),
     ErrorCode.NOT_HTML: ("not an HTML or XHTML page", "none (recorded)"),
-    ErrorCode.FORBIDDEN_TARGET: (
-        "a private address or a service of the stack, not allowed by the operator",
-        "none (recorded); allow it in CRAWLER_ALLOWED_TARGETS for an intranet source",
-    ),
+    ErrorCode.FORBIDDEN_TARGET: ("a private address or a stack service", "CRAWLER_ALLOWED_TARGETS"),
 }
 
 # Phrases of common bot-check / challenge pages. A 200 page carrying one of
@@ -67,6 +64,9 @@ _BOT_CHECK = re.compile(
 
 @dataclass
 class CrawlError(Exception):
+    """A failed fetch, with its stable code; the page's URL and HTTP status
+    when known, and the server's Retry-After in seconds (429/503)."""
+
     code: ErrorCode
     message: str
     url: str | None = None

@@ -55,6 +55,7 @@ def run_playbook(tmp_path, playbook, *extra):
         "[defaults]\n"
         f"library = {REPO / 'library'}\n"
         f"module_utils = {REPO / 'module_utils'}\n"
+        f"roles_path = {REPO / 'roles'}\n"
         "stdout_callback = ansible.posix.json\n"
         "retry_files_enabled = false\n"
     )

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -131,22 +130,3 @@ def test_engine_events_outlive_the_automatic_restart():
 
 def test_cgroup_oom_kill_count_is_an_offender():
     assert cm.assess(_entry(oom_kills=3), 90)["offender"]
-
-
-@pytest.mark.parametrize("name", ["container_memory", "mongodb_counts"])
-def test_documentation_matches_argument_spec(name):
-    module = _load(name)
-    doc = yaml.safe_load(module.DOCUMENTATION)
-    yaml.safe_load(module.EXAMPLES)
-    yaml.safe_load(module.RETURN)
-    assert doc["module"] == name
-    assert doc["attributes"]["check_mode"]["support"] == "full"
-    spec = module.argument_spec()
-    assert set(doc["options"]) == set(spec)
-    for key, arg in spec.items():
-        opt = doc["options"][key]
-        assert opt.get("type", "str") == arg.get("type", "str"), key
-        assert opt.get("default") == arg.get("default"), key
-        assert bool(opt.get("required")) == bool(arg.get("required")), key
-        assert opt.get("elements") == arg.get("elements"), key
-        assert opt.get("description"), key

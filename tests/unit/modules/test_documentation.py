@@ -22,7 +22,10 @@ def _compare(doc_options, spec, where):
             _compare(doc["suboptions"], arg["options"], f"{where}.{name}")
 
 
-@pytest.mark.parametrize("name", ["mongodb_backup", "mongodb_restore", "service_health"])
+@pytest.mark.parametrize(
+    "name",
+    ["mongodb_backup", "mongodb_restore", "service_health", "container_memory", "mongodb_counts"],
+)
 def test_documentation_matches_argument_spec(name):
     module = load_library(name)
     doc = load_documentation(module)
