@@ -86,6 +86,33 @@ def test_mutations_need_a_valid_api_key(client, site):
     assert client.get("/api/sources").status_code == 200  # reads stay open
 
 
+MUTATING = ("post", "put", "patch", "delete")
+
+
+def test_every_mutating_operation_needs_a_valid_key(client, site, storage):
+    """Every POST, PUT, PATCH and DELETE the API publishes (restore included),
+    without a key and with a wrong one: 401, and nothing changed."""
+    assert client.post("/api/sources", json=source_body(site), headers=KEY).status_code == 201
+    before = {c: storage.db[c].count_documents({}) for c in ("sources", "crawl_results")}
+    operations = [
+        (method, path.replace("{source_id}", "docs"))
+        for path, item in client.get("/openapi.json").json()["paths"].items()
+        for method in item
+        if method in MUTATING
+    ]
+    methods = {m for m, _ in operations}
+    assert methods == set(MUTATING), methods  # the check below covers every kind
+    assert ("post", "/api/backup/restore") in operations
+    for method, path in operations:
+        for headers in ({}, {"X-API-Key": "wrong"}):
+            r = client.request(
+                method.upper(), path, json={"check_mode": True, "confirm": True}, headers=headers
+            )
+            assert r.status_code == 401, (method, path, headers, r.status_code)
+    assert {c: storage.db[c].count_documents({}) for c in before} == before
+    assert client.get("/api/sources/docs").json()["schedule"] == "*/30 * * * *"
+
+
 @pytest.mark.parametrize(
     "patch, field",
     [

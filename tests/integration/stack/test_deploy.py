@@ -8,9 +8,11 @@ import json
 import os
 import stat
 import time
+from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from stack_support import PROJECT_DIR, compose, site
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
@@ -145,15 +147,39 @@ def test_file_modes(deployed, path, mode):
     assert stat.S_IMODE(os.stat(path).st_mode) == mode
 
 
+DEFAULT_PASSWORDS = {"", "admin", "airflow", "password", "postgres", "mongo", "changeme", "secret"}
+
+
+def _env_values() -> dict[str, str]:
+    """.env as docker compose reads it: unquoted values."""
+    out = {}
+    for line in (PROJECT_DIR / ".env").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            out[key] = value.strip().strip("'\"")
+    return out
+
+
 def test_no_default_password(deployed):
-    env = (PROJECT_DIR / ".env").read_text()
-    assert "=admin\n" not in env and "='admin'" not in env
-    r = requests.post(
-        "http://127.0.0.1:8080/auth/token",
-        json={"username": "admin", "password": "admin"},
+    env = _env_values()
+    secrets = {k: v for k, v in env.items() if any(w in k for w in ("PASSWORD", "SECRET", "KEY"))}
+    assert len(secrets) >= 8, sorted(secrets)  # the secrets are really in .env
+    for key, value in secrets.items():
+        assert value.lower() not in DEFAULT_PASSWORDS and len(value) >= 16, key
+    assert len(set(secrets.values())) == len(secrets), "two services share one secret"
+    user = yaml.safe_load((Path.home() / ".airflow-crawler-system" / "credentials.yml").read_text())
+    token_url = "http://127.0.0.1:8080/auth/token"
+    # The admin that exists logs in with its generated password ...
+    good = requests.post(
+        token_url,
+        json={"username": "acs_admin", "password": user["airflow_admin_password"]},
         timeout=10,
     )
-    assert r.status_code in (401, 403)
+    assert good.status_code in (200, 201), good.text
+    # ... and neither with a default password nor as the default admin/admin.
+    for username, password in (("acs_admin", "admin"), ("admin", "admin"), ("airflow", "airflow")):
+        r = requests.post(token_url, json={"username": username, "password": password}, timeout=10)
+        assert r.status_code in (401, 403), (username, r.status_code)
 
 
 def test_second_run_changes_nothing(deployed):
