@@ -222,3 +222,7 @@ def test_api_scales_behind_nginx(deployed, docker_client):
         assert codes == [200] * 12
     finally:
         compose("up", "-d", "--no-deps", "--wait", "--scale", "api=1", "api")
+        # nginx keeps the removed replicas' addresses until it re-resolves `api`
+        # (10 s); a container started on a freed address meanwhile (the next
+        # test's website) would receive API requests.
+        time.sleep(11)
