@@ -8,6 +8,10 @@ Playbooks feed it with ``ansible.builtin.set_stats`` (``aggregate: true``):
 
 The timeline is every task result in order. A run with a failed or
 unreachable host is reported as ``failed`` whatever the playbook said.
+
+Reports copy log lines and error output, which may hold secrets (a URI
+with a password, an API key in a header): every text is scrubbed before it
+is written (``scrub``), by pattern and by the generated credentials' values.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ options:
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +48,39 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 _MAX_MSG = 300
+_HIDDEN = "***"
+# key=value, key: value, "key": "value" for secret-looking keys; user:password@ in
+# URIs; bearer tokens.
+_SECRET_PATTERNS = (
+    re.compile(
+        r"(?i)((?:password|passwd|pwd|secret|token|api[_-]?keys?|x-api-key|fernet[_-]?key)"
+        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&|]+)"
+    ),
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)"),
+    re.compile(r"(?i)(\bbearer\s+)([a-z0-9._~+/-]+=*)"),
+)
+_CREDENTIALS = Path.home() / ".airflow-crawler-system" / "credentials.yml"
+
+
+def _known_secrets() -> list[str]:
+    """Values of the generated credentials file, longest first (exact matches)."""
+    try:
+        import yaml
+
+        values = yaml.safe_load(_CREDENTIALS.read_text()) or {}
+    except (OSError, ValueError, ImportError):
+        return []
+    found = [str(v) for v in values.values() if isinstance(v, (str, int)) and len(str(v)) >= 8]
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub(text: str, known: list[str] | None = None) -> str:
+    """The text with secret values replaced by ***."""
+    for value in known if known is not None else _known_secrets():
+        text = text.replace(value, _HIDDEN)
+    text = _SECRET_PATTERNS[0].sub(lambda m: m.group(1) + _HIDDEN, text)
+    text = _SECRET_PATTERNS[1].sub(lambda m: m.group(1) + _HIDDEN + m.group(3), text)
+    return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + _HIDDEN, text)
 
 
 def _now() -> str:
@@ -155,6 +193,12 @@ class CallbackModule(CallbackBase):
             "actions": list(custom.get("incident_actions", [])),
             "timeline": self._timeline,
         }
+        known = _known_secrets()
+        report["findings"] = [scrub(str(x), known) for x in report["findings"]]
+        report["actions"] = [scrub(str(x), known) for x in report["actions"]]
+        for event in report["timeline"]:
+            event["detail"] = scrub(event["detail"], known)
+            event["task"] = scrub(event["task"], known)
         reports_dir = Path(self.get_option("reports_dir"))
         reports_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{self._playbook}"

@@ -87,6 +87,57 @@ def test_failed_run_is_reported_failed_whatever_the_playbook_claimed(tmp_path):
     assert report["timeline"][-1]["status"] == "failed"
 
 
+SECRET_PLAYBOOK = """
+- name: A procedure that copies log lines holding secrets
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Publish what the logs said
+      ansible.builtin.set_stats:
+        data:
+          incident_findings:
+            - "api log: MONGO_URI=mongodb://crawler:Zq8uLmP2vX@mongodb:27017/crawler"
+            - "api log: request with X-API-Key: k-3f9c2a7b81d4"
+          incident_actions: ["sent Authorization: Bearer eyJhbGciOiJIUzI1.x"]
+    - name: A step that fails quoting the tool's error
+      ansible.builtin.fail:
+        msg: "mongosh: login failed, password=Hunter2Secret"
+"""
+
+
+def test_report_hides_secrets_from_copied_log_lines_and_errors(tmp_path):
+    book = tmp_path / "procedure.yml"
+    book.write_text(SECRET_PLAYBOOK)
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ACS_REPORTS_DIR=str(tmp_path / "reports"),
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    )
+    subprocess.run(
+        [
+            "ansible-playbook",
+            "-i",
+            "localhost,",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+            str(book),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    (report_file,) = (tmp_path / "reports").glob("*.json")
+    for written in (report_file, report_file.with_suffix(".md")):
+        text = written.read_text()
+        for secret in ("Zq8uLmP2vX", "k-3f9c2a7b81d4", "eyJhbGciOiJIUzI1", "Hunter2Secret"):
+            assert secret not in text, (written.name, secret)
+        assert "mongodb://crawler:***@mongodb" in text and "password=***" in text
+
+
 def test_check_mode_is_recorded(tmp_path):
     _, reports = _run_playbook(tmp_path, "verify", "true", "--check")
     (report_file,) = reports.glob("*.json")
