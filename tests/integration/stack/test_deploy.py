@@ -78,6 +78,29 @@ def test_nginx_hides_its_version_and_sends_security_headers(deployed):
     assert "Strict-Transport-Security" not in plain.headers
 
 
+def test_public_ports_limit_data_changes_and_hide_metrics(deployed):
+    cert = str(PROJECT_DIR / "nginx/certs/server.crt")
+    with requests.Session() as public:
+        # without a key: each is a 401 from the API until nginx says 429
+        codes = [
+            public.post("https://127.0.0.1/api/backup/trigger", timeout=10, verify=cert)
+            for _ in range(12)
+        ]
+    limited = [r for r in codes if r.status_code == 429]
+    assert limited, [r.status_code for r in codes]
+    assert limited[0].headers["Retry-After"] == "1"
+    assert limited[0].headers["X-Content-Type-Options"] == "nosniff"
+    assert {r.status_code for r in codes} <= {401, 429}
+    # reads are not limited, nor is the loopback port the runbook uses
+    assert requests.get("https://127.0.0.1/health", timeout=10, verify=cert).status_code == 200
+    assert all(
+        requests.post("http://127.0.0.1:8000/api/backup/trigger", timeout=10).status_code == 401
+        for _ in range(12)
+    )
+    assert requests.get("https://127.0.0.1/metrics", timeout=10, verify=cert).status_code == 404
+    assert requests.get("http://127.0.0.1:8000/metrics", timeout=10).status_code == 200
+
+
 def test_prometheus_cannot_be_stopped_or_reloaded_over_http(deployed):
     # without --web.enable-lifecycle these answer 403 instead of acting
     for endpoint in ("/-/quit", "/-/reload"):
