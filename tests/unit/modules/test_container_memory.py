@@ -3,26 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from module_support import load_library
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(
-        f"runbook_lib_{name}", REPO / "library" / f"{name}.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cm = _load("container_memory")
+cm = load_library("container_memory")
 CID = "0e0aec81c149e019bfe2bc038151e30bf048213d152781d2c80ab4c1d82fb26d"
 
 

@@ -30,8 +30,13 @@ PLAYBOOK = """
 
 
 def _run_playbook(tmp_path, outcome, command, *extra):
+    return _run(tmp_path, PLAYBOOK.format(outcome=outcome, command=command), *extra)
+
+
+def _run(tmp_path, playbook, *extra):
+    """ansible-playbook of `playbook` (text) with the incident report on; (proc, reports dir)."""
     book = tmp_path / "procedure.yml"
-    book.write_text(PLAYBOOK.format(outcome=outcome, command=command))
+    book.write_text(playbook)
     reports = tmp_path / "reports"
     env = dict(
         os.environ,
@@ -107,30 +112,8 @@ SECRET_PLAYBOOK = """
 
 
 def test_report_hides_secrets_from_copied_log_lines_and_errors(tmp_path):
-    book = tmp_path / "procedure.yml"
-    book.write_text(SECRET_PLAYBOOK)
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ACS_REPORTS_DIR=str(tmp_path / "reports"),
-        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    )
-    subprocess.run(
-        [
-            "ansible-playbook",
-            "-i",
-            "localhost,",
-            "-e",
-            f"ansible_python_interpreter={sys.executable}",
-            str(book),
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    (report_file,) = (tmp_path / "reports").glob("*.json")
+    _, reports = _run(tmp_path, SECRET_PLAYBOOK)
+    (report_file,) = reports.glob("*.json")
     for written in (report_file, report_file.with_suffix(".md")):
         text = written.read_text()
         for secret in ("Zq8uLmP2vX", "k-3f9c2a7b81d4", "eyJhbGciOiJIUzI1", "Hunter2Secret"):
