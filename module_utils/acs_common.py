@@ -10,7 +10,6 @@ plugins/doc_fragments/acs_mongodb_tools.py. Both follow community.docker's
 
 from __future__ import annotations
 
-import traceback
 from urllib.parse import quote_plus, urlsplit, urlunsplit
 
 # ``mongodump`` is the old word for ``host`` (the tools on this host): kept so
@@ -73,27 +72,6 @@ def mongodb_tools_options(params, default_container_uri):
         s3=params["s3"],
         lock_timeout=params["lock_timeout"],
     )
-
-
-def load_engine():
-    """(the backup engine package, None), or (None, the traceback) when it
-    cannot be loaded on the target: main() then reports it with fail_json
-    (fail_without_engine) instead of an import crash."""
-    try:
-        from ansible.module_utils import acs_backup
-    except ImportError:
-        return None, traceback.format_exc()
-    return acs_backup, None
-
-
-def fail_without_engine(module, engine_import_error, has_pymongo):
-    """The engine could not be loaded, or pymongo is missing on the target."""
-    if engine_import_error:
-        module.fail_json(
-            msg="module_utils acs_backup could not be loaded", exception=engine_import_error
-        )
-    if not has_pymongo:
-        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
 
 
 def mongo_uri_with_login(uri, user=None, password=None):

@@ -8,9 +8,9 @@ community.docker's AnsibleDockerClient, it keeps that out of each module."""
 
 from __future__ import annotations
 
+import traceback
+
 from ansible.module_utils.acs_common import (
-    fail_without_engine,
-    load_engine,
     mongo_uri_with_login,
     mongodb_tools_argspec_ex,
     mongodb_tools_options,
@@ -34,8 +34,15 @@ def tools_module(options, mutually_exclusive=()):
     module = AnsibleModule(
         argument_spec=tools_argument_spec(options), supports_check_mode=True, **kwargs
     )
-    engine, import_error = load_engine()
-    fail_without_engine(module, import_error, import_error is None and engine.HAS_PYMONGO)
+    try:
+        from ansible.module_utils import acs_backup as engine
+    except ImportError:
+        # The engine may fail to load on a target: a task failure, not a crash.
+        module.fail_json(
+            msg="module_utils acs_backup could not be loaded", exception=traceback.format_exc()
+        )
+    if not engine.HAS_PYMONGO:
+        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
     return module, engine
 
 

@@ -19,6 +19,7 @@ from .common import (
     _HashingWriter,
     _iso,
     _parse_iso,
+    _stem,
     backup_name,
     manifest_path_for,
     parse_duration,
@@ -166,7 +167,15 @@ def run_backup(
         # Named once the lock is held: a backup that waited is named when it runs.
         started = now or utcnow()
         name = _unused_name(backup_dir, started, label)
-        manifest = _dump(uri, runner, backup_dir, name, label, started, databases, compress_level)
+        manifest = _dump(
+            uri,
+            runner,
+            os.path.join(backup_dir, name + ARCHIVE_SUFFIX),
+            label=label,
+            started=started,
+            databases=databases,
+            compress_level=compress_level,
+        )
         if s3:
             mpath = manifest["manifest_path"]
             settings, s3client, remote = upload_backup(manifest, s3)
@@ -182,9 +191,9 @@ def run_backup(
         return result
 
 
-def _dump(uri, runner, backup_dir, name, label, started, databases, compress_level):
-    """Write the archive (through a partial file) and its manifest; the manifest."""
-    archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
+def _dump(uri, runner, archive, *, label, started, databases, compress_level):
+    """Write ``archive`` (through a partial file) and its manifest; the manifest."""
+    backup_dir, name = os.path.dirname(archive), _stem(archive)
     client = _client(uri)
     server_version = _server_version(client)
     # Unique: a crashed run's leftover never collides with a new one.

@@ -5,6 +5,7 @@ through the chosen runner and check the counts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -62,84 +63,87 @@ def restore(
     ``tools`` are the method options, as for run_backup; the safety backup
     gets them too. A real restore holds the backup directory's lock, so no
     backup runs while the data is being replaced."""
-    if check_mode:
-        return _restore(uri, source, backup_dir, s3, skip_safety_backup, safety_label, True, tools)
-    os.makedirs(backup_dir, mode=0o750, exist_ok=True)
-    with backup_dir_lock(backup_dir, "restore", lock_timeout):
-        return _restore(uri, source, backup_dir, s3, skip_safety_backup, safety_label, False, tools)
-
-
-def _restore(uri, source, backup_dir, s3, skip_safety_backup, safety_label, check_mode, tools):
-    runner = choose_runner("mongorestore", uri, **tools)
-    archive = resolve_source(source, backup_dir, s3=s3, safety_label=safety_label)
-    manifest, verified = _verify(archive)
-    counts = manifest_counts(manifest)
-    # A one-off container's image and network, once resolved, serve the safety backup too.
-    tools.update(runner.prepare())
-    client = _client(uri)
-    try:
-        _server_version(client)
-
-        def replaced_from(current):
-            return [
-                {
-                    "namespace": f"{db}.{c}",
-                    "current_documents": (current.get(db) or {}).get(c),
-                    "backup_documents": n,
-                }
-                for db, colls in sorted(counts.items())
-                for c, n in sorted(colls.items())
-            ]
-
-        result = {
-            "changed": True,
-            "archive": archive,
-            "backup": manifest,
-            "method": runner.method,
-            "replaced": None,
-            "safety_backup": None,
-            "check_mode": check_mode,
-        }
-        if check_mode:
-            result["replaced"] = replaced_from(_current_counts(client, counts))
-            safety = None
-            if not skip_safety_backup:
-                planned = run_backup(uri, backup_dir, label=safety_label, check_mode=True, **tools)
-                safety = {"path": planned["path"], "method": planned["method"]}
-                safety.update(planned["plan"])
-            result["plan"] = {
-                "verified": True,
-                "safety_backup": safety,
-                "restore": runner.plan(archive),
-            }
-            return result
-        # mongorestore's own dry run too, when the real tool is here.
-        runner.dry_run(archive)
-        if not skip_safety_backup:
-            result["safety_backup"] = run_backup(uri, backup_dir, label=safety_label, **tools)
-            # The safety backup counted the data being replaced: no second scan.
-            result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))
-        else:
-            result["replaced"] = replaced_from(_current_counts(client, counts))
-        t0 = time.monotonic()
+    # A real restore holds the lock; check mode only reads.
+    if not check_mode:
+        os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+    lock = (
+        contextlib.nullcontext()
+        if check_mode
+        else backup_dir_lock(backup_dir, "restore", lock_timeout)
+    )
+    with lock:
+        runner = choose_runner("mongorestore", uri, **tools)
+        archive = resolve_source(source, backup_dir, s3=s3, safety_label=safety_label)
+        manifest, verified = _verify(archive)
+        counts = manifest_counts(manifest)
+        # A one-off container's image and network, once resolved, serve the safety backup too.
+        tools.update(runner.prepare())
+        client = _client(uri)
         try:
-            runner.restore(archive, client, verified)
-        except (pymongo.errors.PyMongoError, _PartialRestore) as exc:
-            safety = (result["safety_backup"] or {}).get("path")
-            raise BackupError(
-                f"restore failed part way ({exc}); the data may be incomplete: restore the "
-                f"safety backup {safety} or another backup"
-            ) from exc
-        result["duration_seconds"] = round(time.monotonic() - t0, 3)
-        after = _current_counts(client, counts)
-        if after != counts:
-            raise BackupError(
-                "restore finished but document counts {} differ from the manifest's {}; "
-                "the safety backup is {}".format(
-                    after, counts, (result["safety_backup"] or {}).get("path")
+            _server_version(client)
+
+            def replaced_from(current):
+                return [
+                    {
+                        "namespace": f"{db}.{c}",
+                        "current_documents": (current.get(db) or {}).get(c),
+                        "backup_documents": n,
+                    }
+                    for db, colls in sorted(counts.items())
+                    for c, n in sorted(colls.items())
+                ]
+
+            result = {
+                "changed": True,
+                "archive": archive,
+                "backup": manifest,
+                "method": runner.method,
+                "replaced": None,
+                "safety_backup": None,
+                "check_mode": check_mode,
+            }
+            if check_mode:
+                result["replaced"] = replaced_from(_current_counts(client, counts))
+                safety = None
+                if not skip_safety_backup:
+                    planned = run_backup(
+                        uri, backup_dir, label=safety_label, check_mode=True, **tools
+                    )
+                    safety = {"path": planned["path"], "method": planned["method"]}
+                    safety.update(planned["plan"])
+                result["plan"] = {
+                    "verified": True,
+                    "safety_backup": safety,
+                    "restore": runner.plan(archive),
+                }
+                return result
+            # mongorestore's own dry run too, when the real tool is here.
+            runner.dry_run(archive)
+            if not skip_safety_backup:
+                result["safety_backup"] = run_backup(uri, backup_dir, label=safety_label, **tools)
+                # The safety backup counted the data being replaced: no second scan.
+                result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))
+            else:
+                result["replaced"] = replaced_from(_current_counts(client, counts))
+            t0 = time.monotonic()
+            try:
+                runner.restore(archive, client, verified)
+            except (pymongo.errors.PyMongoError, _PartialRestore) as exc:
+                safety = (result["safety_backup"] or {}).get("path")
+                raise BackupError(
+                    f"restore failed part way ({exc}); the data may be incomplete: restore the "
+                    f"safety backup {safety} or another backup"
+                ) from exc
+            result["duration_seconds"] = round(time.monotonic() - t0, 3)
+            after = _current_counts(client, counts)
+            if after != counts:
+                raise BackupError(
+                    "restore finished but document counts {} differ from the manifest's {}; "
+                    "the safety backup is {}".format(
+                        after, counts, (result["safety_backup"] or {}).get("path")
+                    )
                 )
-            )
-        result["restored_counts"] = after
-        return result
-    finally:
-        client.close()
+            result["restored_counts"] = after
+            return result
+        finally:
+            client.close()
