@@ -14,6 +14,7 @@ from .common import ARCHIVE_SUFFIX, _stem, pymongo
 from .errors import BackupError, _PartialRestore
 from .locking import backup_dir_lock
 from .manifest import _verify, last_good_backup, manifest_counts
+from .marker import restore_marker
 from .native import _client, _current_counts, _server_version
 from .runners import choose_runner
 from .s3 import download_backup
@@ -119,31 +120,76 @@ def restore(
                 return result
             # mongorestore's own dry run too, when the real tool is here.
             runner.dry_run(archive)
-            if not skip_safety_backup:
-                result["safety_backup"] = run_backup(uri, backup_dir, label=safety_label, **tools)
-                # The safety backup counted the data being replaced: no second scan.
-                result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))
-            else:
-                result["replaced"] = replaced_from(_current_counts(client, counts))
-            t0 = time.monotonic()
-            try:
-                runner.restore(archive, client, verified)
-            except (pymongo.errors.PyMongoError, _PartialRestore) as exc:
-                safety = (result["safety_backup"] or {}).get("path")
-                raise BackupError(
-                    f"restore failed part way ({exc}); the data may be incomplete: restore the "
-                    f"safety backup {safety} or another backup"
-                ) from exc
-            result["duration_seconds"] = round(time.monotonic() - t0, 3)
-            after = _current_counts(client, counts)
-            if after != counts:
-                raise BackupError(
-                    "restore finished but document counts {} differ from the manifest's {}; "
-                    "the safety backup is {}".format(
-                        after, counts, (result["safety_backup"] or {}).get("path")
+            # From the safety backup to the count check, crawl writers spool
+            # instead of writing (marker.py): nothing lands half-restored.
+            with restore_marker(backup_dir, archive):
+                if not skip_safety_backup:
+                    result["safety_backup"] = run_backup(
+                        uri, backup_dir, label=safety_label, **tools
                     )
-                )
-            result["restored_counts"] = after
-            return result
+                    # The safety backup counted the data being replaced: no second scan.
+                    result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))
+                else:
+                    result["replaced"] = replaced_from(_current_counts(client, counts))
+                return _restore_or_put_back(runner, client, archive, verified, counts, result)
         finally:
             client.close()
+
+
+def _restore_or_put_back(runner, client, archive, verified, counts, result):
+    """Restore and check the counts; on a failure after data may have been
+    dropped, the safety backup is put back (_put_back)."""
+    t0 = time.monotonic()
+    try:
+        runner.restore(archive, client, verified)
+        failure = None
+    except (pymongo.errors.PyMongoError, _PartialRestore, BackupError) as exc:
+        failure = f"restore of {os.path.basename(archive)} failed part way ({exc})"
+    if failure is None:
+        result["duration_seconds"] = round(time.monotonic() - t0, 3)
+        after = _current_counts(client, counts)
+        if after == counts:
+            result["restored_counts"] = after
+            return result
+        failure = (
+            f"restore of {os.path.basename(archive)} finished but document counts {after} "
+            f"differ from the manifest's {counts}"
+        )
+    raise BackupError(_put_back(runner, client, failure, result))
+
+
+def _put_back(runner, client, failure, result):
+    """Put the safety backup back after a failed restore; the message for
+    the operator names the failure and the put-back's outcome."""
+    safety = result["safety_backup"]
+    if not safety:
+        return (
+            f"{failure}; no safety backup was taken (skip_safety_backup), so nothing was put "
+            "back: the data may be incomplete; restore a good backup"
+        )
+    path = safety["path"]
+    by_hand = (
+        f"restore the safety backup {path} by hand "
+        f"(ansible-playbook playbooks/runbook/restore.yml -e confirm=yes -e restore_from={path})"
+    )
+    try:
+        _, verified = _verify(path)
+        # Collections the failed archive created, which did not exist before, go.
+        for row in result["replaced"] or []:
+            if row["current_documents"] is None:
+                db, _, coll = row["namespace"].partition(".")
+                client[db].drop_collection(coll)
+        runner.restore(path, client, verified)
+        want = manifest_counts(safety)
+        after = _current_counts(client, want)
+    except (pymongo.errors.PyMongoError, _PartialRestore, BackupError) as exc:
+        return f"{failure}; putting back the safety backup failed too ({exc}): {by_hand}"
+    if after != want:
+        return (
+            f"{failure}; the safety backup was put back but its counts {after} differ from "
+            f"its manifest's {want}: {by_hand}"
+        )
+    return (
+        f"{failure}; the safety backup {path} was put back automatically: the data is as "
+        f"it was before the restore (document counts {want})"
+    )
