@@ -22,7 +22,7 @@ def _print(obj) -> None:
 
 
 def _storage(s: Settings) -> Storage:
-    return Storage(s.mongo_uri, s.mongo_db)
+    return Storage(s.mongo_uri, s.mongo_db, backup_dir=s.backup_dir)
 
 
 def cmd_crawl(args, s: Settings) -> int:

@@ -30,7 +30,9 @@ def load_sources_for_dags(settings: Settings | None = None) -> list[Source]:
     making them vanish on a blip; without a cache, the YAML sources file."""
     settings = settings or Settings()
     try:
-        st = Storage(settings.mongo_uri, settings.mongo_db, timeout_ms=1000)
+        st = Storage(
+            settings.mongo_uri, settings.mongo_db, timeout_ms=1000, backup_dir=settings.backup_dir
+        )
         try:
             docs = repository.enabled_sources(st)
         finally:
@@ -68,7 +70,7 @@ def crawl(source_name: str, run_id: str | None = None, settings: Settings | None
     from crawler.engine import crawl_source
 
     settings = settings or Settings()
-    st = Storage(settings.mongo_uri, settings.mongo_db)
+    st = Storage(settings.mongo_uri, settings.mongo_db, backup_dir=settings.backup_dir)
     doc = repository.get_source(st, source_name)
     if doc is None:
         raise ValueError(
@@ -90,7 +92,7 @@ def heal(stats: dict, settings: Settings | None = None) -> dict:
     from crawler.engine import crawl_source
 
     settings = settings or Settings()
-    st = Storage(settings.mongo_uri, settings.mongo_db)
+    st = Storage(settings.mongo_uri, settings.mongo_db, backup_dir=settings.backup_dir)
     out = {"replayed": 0, "retried": 0, "recovered": 0}
     out["replayed"] = Spool(settings.spool_dir).replay(st)
     failed = sorted(

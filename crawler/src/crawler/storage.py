@@ -6,6 +6,7 @@ _id), so replaying the spool after an outage never duplicates anything."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ import bson
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from crawler._backup_engine.marker import describe, restore_in_progress
 from crawler.spool import Spool  # Writer spools into it; callers import it from here too
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,12 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+class WritesPaused(RuntimeError):
+    """A restore is replacing the data: writes wait in the spool until it ends."""
+
+
 class Storage:
-    def __init__(self, uri: str, db: str = "crawler", timeout_ms: int = 3000):
+    def __init__(self, uri: str, db: str = "crawler", timeout_ms: int = 3000, backup_dir=None):
         self.client = MongoClient(
             uri,
             serverSelectionTimeoutMS=timeout_ms,
@@ -67,6 +73,16 @@ class Storage:
         )
         self.db = self.client[db]
         self._indexed = False
+        # Where a restore stands its .restore-in-progress marker (the shared
+        # backup volume; Settings.backup_dir has the same default).
+        self.backup_dir = str(backup_dir or os.environ.get("BACKUP_DIR", "/data/backups"))
+
+    def check_writable(self) -> None:
+        """Raise WritesPaused while a restore runs: a write now would land in
+        a half-restored database. Writer spools the batch instead."""
+        info = restore_in_progress(self.backup_dir)
+        if info is not None:
+            raise WritesPaused(f"writes paused: {describe(info)} is in progress")
 
     def __getattr__(self, name: str):
         if name in COLLECTIONS:
@@ -110,6 +126,7 @@ class Storage:
         far cheaper than upserts (FerretDB scans on update); the unique index
         turns the known URLs into duplicate-key errors, which then take the
         update path."""
+        self.check_writable()
         stats = {"new": 0, "changed": 0, "unchanged": 0}
         by_source: dict[str, list[dict]] = {}
         for r in results:
@@ -185,6 +202,7 @@ class Storage:
 
     def write_docs(self, collection: str, docs: list[dict]) -> None:
         """Insert-or-replace by _id, so a replayed document lands once."""
+        self.check_writable()
         # the last copy of a document wins (a session saved twice, spooled twice)
         docs = list({d["_id"]: d for d in docs}.values())
         if docs:
@@ -245,7 +263,9 @@ class Writer:
                 self.storage.write_docs(coll, items)
             return True
         except Exception as exc:  # not only PyMongoError: a batch is never dropped
-            self.storage_failures += 1
+            paused = isinstance(exc, WritesPaused)  # a restore runs: waiting, not failing
+            if not paused:
+                self.storage_failures += 1
             try:
                 n = self.spool.append("result", results)
                 for coll, items in docs.items():
@@ -262,6 +282,9 @@ class Writer:
                 )
                 return False
             self.stats["spooled"] += n
+            if paused:
+                log.info("%s: spooled %d records, written after it", exc, n)
+                return False
             log.warning("E009 MongoDB write failed, spooled %d records: %s", n, exc)
             if self.on_storage_error:
                 self.on_storage_error(exc, n)

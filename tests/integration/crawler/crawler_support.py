@@ -77,6 +77,22 @@ def settings(ferretdb, mongo_db_name, tmp_path):
     )
 
 
+# --- API jobs -------------------------------------------------------------------
+
+
+def finished_job(client, r, timeout=60.0):
+    """The job a 202 answer started, followed to its end through its Location."""
+    assert r.status_code == 202, r.text
+    location = r.headers["Location"]
+    assert location == f"/api/backup/jobs/{r.json()['id']}"
+    deadline = time.monotonic() + timeout
+    while True:
+        job = client.get(location).json()
+        if job["state"] not in ("queued", "running") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
+
+
 # --- the fixture website -------------------------------------------------------
 
 DOC_PAGE = """<!doctype html><html><head><title>{title}</title></head><body>

@@ -9,6 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from crawler_support import finished_job
 from fastapi.testclient import TestClient
 
 from crawler.api.app import create_app
@@ -276,8 +277,9 @@ def test_openapi_lists_runbook_paths(client):
 def test_backup_endpoints_use_the_backup_engine(client, site, storage):
     storage.db.crawl_results.insert_one({"source": "s", "url": "u", "fields": {"a": 1}})
     r = client.post("/api/backup/trigger", json={"label": "api-test"}, headers=KEY)
-    assert r.status_code == 200, r.text
-    made = r.json()
+    job = finished_job(client, r)
+    assert (job["kind"], job["state"], job["error"]) == ("backup", "succeeded", None), job
+    made = job["result"]
     listed = client.get("/api/backup/").json()["items"]
     assert any(b["path"] == made["path"] and b["good"] for b in listed)
     r = client.post("/api/backup/restore", json={"backup": made["name"]}, headers=KEY)
@@ -308,12 +310,14 @@ def test_an_api_backup_applies_the_default_retention(client, storage, settings):
             keep_last=0,
             max_age_days=0,
         )
-    r = client.post("/api/backup/trigger", json={"label": "api"}, headers=KEY)
-    assert r.status_code == 200, r.text
+    job = finished_job(
+        client, client.post("/api/backup/trigger", json={"label": "api"}, headers=KEY)
+    )
+    assert job["state"] == "succeeded", job
     # 16 month-old backups and a new one: the 14 newest stay, 3 old ones go
-    assert len(r.json()["retention"]["deleted"]) == 3
+    assert len(job["result"]["retention"]["deleted"]) == 3
     names = [b["name"] for b in client.get("/api/backup/").json()["items"]]
-    assert len(names) == engine.retention.DEFAULT_KEEP_LAST and names[0] == r.json()["name"]
+    assert len(names) == engine.retention.DEFAULT_KEEP_LAST and names[0] == job["result"]["name"]
 
 
 def test_parallel_backup_triggers_all_succeed_under_their_own_names(client, storage):
@@ -329,8 +333,10 @@ def test_parallel_backup_triggers_all_succeed_under_their_own_names(client, stor
                 range(3),
             )
         )
-    assert [r.status_code for r in answers] == [200, 200, 200], [r.text for r in answers]
-    assert len({r.json()["name"] for r in answers}) == 3
+    assert [r.status_code for r in answers] == [202, 202, 202], [r.text for r in answers]
+    done = [finished_job(client, r) for r in answers]
+    assert [j["state"] for j in done] == ["succeeded"] * 3, done
+    assert len({j["result"]["name"] for j in done}) == 3
 
 
 @pytest.mark.parametrize(

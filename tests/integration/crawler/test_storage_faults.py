@@ -6,11 +6,13 @@ Against FerretDB, with real documents and real files."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from bson import json_util
 
+from crawler import _backup_engine as engine
 from crawler.monitoring import healing_status
 from crawler.storage import Spool, Storage, Writer
 
@@ -91,3 +93,49 @@ def test_a_batch_neither_mongodb_nor_the_spool_takes_stays_in_memory(storage, tm
     writer.storage = storage  # MongoDB is back
     assert writer.flush() is True
     assert storage.db.crawl_results.count_documents({"url": "https://x/kept"}) == 1
+
+
+def _writer_beside(backups, ferretdb, mongo_db_name, tmp_path, monkeypatch):
+    # BACKUP_DIR as the crawler containers get it: the shared backup volume
+    monkeypatch.setenv("BACKUP_DIR", str(backups))
+    return Writer(Storage(ferretdb.uri, mongo_db_name), Spool(tmp_path / "spool"), batch_size=10)
+
+
+def test_writes_wait_in_the_spool_while_a_restore_runs(
+    ferretdb, mongo_db_name, tmp_path, monkeypatch
+):
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    writer = _writer_beside(backups, ferretdb, mongo_db_name, tmp_path, monkeypatch)
+    db = writer.storage.db
+    # a restore as the engine runs one: the directory lock held, the marker standing
+    with engine.locking.backup_dir_lock(str(backups), "restore"):
+        (backups / ".restore-in-progress").write_text(json.dumps({"archive": "x.archive.gz"}))
+        for i in range(25):
+            writer.add_result(result(f"https://x/{i}"))
+        writer.add_doc("error_logs", {"ts": datetime.now(UTC), "code": "E001"})
+        assert writer.flush() is False
+        assert db.crawl_results.count_documents({}) == 0
+        assert db.error_logs.count_documents({}) == 0
+        assert writer.spool.size() == 26
+        # a pause is not an outage: no E009, no healing session
+        assert writer.storage_failures == 0
+        (backups / ".restore-in-progress").unlink()
+    writer.add_result(result("https://x/after"))
+    assert writer.flush() is True
+    assert db.crawl_results.count_documents({}) == 26
+    assert db.error_logs.count_documents({}) == 1
+    assert writer.spool.size() == 0
+
+
+def test_a_marker_left_by_a_killed_restore_does_not_pause_writers(
+    ferretdb, mongo_db_name, tmp_path, monkeypatch
+):
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    writer = _writer_beside(backups, ferretdb, mongo_db_name, tmp_path, monkeypatch)
+    # the restore died with SIGKILL: its marker stayed, the kernel let go of its lock
+    (backups / ".restore-in-progress").write_text(json.dumps({"archive": "x.archive.gz"}))
+    writer.add_result(result("https://x/1"))
+    assert writer.flush() is True
+    assert writer.storage.db.crawl_results.count_documents({}) == 1

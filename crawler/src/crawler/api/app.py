@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
         description="Crawler sources, results, errors, self-healing status, backups.",
     )
     app.state.settings = settings
-    app.state.storage = storage or Storage(settings.mongo_uri, settings.mongo_db, timeout_ms=2000)
+    app.state.storage = storage or Storage(
+        settings.mongo_uri, settings.mongo_db, timeout_ms=2000, backup_dir=settings.backup_dir
+    )
     app.state.spool = Spool(settings.spool_dir)
     app.state.metrics = default_metrics()
     app.middleware("http")(_request_context)

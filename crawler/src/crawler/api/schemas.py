@@ -238,3 +238,42 @@ class ServiceHealth(ResponseModel):
     status: Literal["healthy", "unhealthy"]
     version: str
     components: dict[str, dict]
+
+
+class BackupJob(ResponseModel):
+    """A backup or restore run by the API (POST /api/backup/trigger or
+    /restore answer 202 with it; GET /api/backup/jobs/{id} follows it).
+    `result` is the engine's result when it succeeded, `error` its message
+    when it failed (a restore's error also says whether the safety backup
+    was put back)."""
+
+    id: str
+    kind: Literal["backup", "restore"]
+    state: Literal["queued", "running", "succeeded", "failed"]
+    params: dict
+    created: str
+    started: str | None
+    finished: str | None
+    heartbeat: str | None
+    host: str
+    pid: int
+    result: dict | None
+    error: str | None
+    abandoned: bool = False
+
+
+class BackupJobList(ResponseModel):
+    items: list[BackupJob]
+
+
+class RestorePlan(ResponseModel):
+    """A check-mode restore: what would be replaced; nothing changes."""
+
+    check_mode: Literal[True]
+    archive: str
+    replaced: list[dict]
+    plan: dict
+
+
+class Problem(ResponseModel):
+    detail: str

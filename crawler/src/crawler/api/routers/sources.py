@@ -11,7 +11,8 @@ from pymongo.errors import DuplicateKeyError
 
 from crawler import repository
 from crawler.api.airflow import trigger_dag_run
-from crawler.api.dependencies import AUTH, SettingsDep, SourceId, StorageDep
+from crawler.api.dependencies import SettingsDep, SourceId, StorageDep
+from crawler.api.routers.backup import NOT_RESTORING
 from crawler.api.schemas import SourceItem, SourceList, as_item
 from crawler.config import Settings
 from crawler.models import Source, SourceIn, SourcePatch
@@ -32,7 +33,7 @@ def list_sources(storage: StorageDep):
     return {"items": [as_item(d) for d in repository.all_sources(storage)]}
 
 
-@router.post("/api/sources", status_code=201, dependencies=AUTH, response_model=SourceItem)
+@router.post("/api/sources", status_code=201, dependencies=NOT_RESTORING, response_model=SourceItem)
 def create_source(storage: StorageDep, body: SourceIn):
     doc = Source(**body.model_dump()).to_doc()
     doc["created_at"] = doc["updated_at"] = now()
@@ -53,7 +54,7 @@ def get_source(storage: StorageDep, source_id: SourceId):
     return as_item(doc)
 
 
-@router.put("/api/sources/{source_id}", dependencies=AUTH, response_model=SourceItem)
+@router.put("/api/sources/{source_id}", dependencies=NOT_RESTORING, response_model=SourceItem)
 def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     if body.name != source_id:
         raise HTTPException(
@@ -75,7 +76,7 @@ def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     return as_item(doc)
 
 
-@router.patch("/api/sources/{source_id}", dependencies=AUTH, response_model=SourceItem)
+@router.patch("/api/sources/{source_id}", dependencies=NOT_RESTORING, response_model=SourceItem)
 def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
     old = repository.get_source(storage, source_id)
     if old is None:
@@ -92,14 +93,14 @@ def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
     return as_item(doc)
 
 
-@router.delete("/api/sources/{source_id}", status_code=204, dependencies=AUTH)
+@router.delete("/api/sources/{source_id}", status_code=204, dependencies=NOT_RESTORING)
 def delete_source(storage: StorageDep, source_id: SourceId):
     if not repository.delete_source(storage, source_id):
         raise _not_found(source_id)
     return Response(status_code=204)
 
 
-@router.post("/api/sources/{source_id}/crawl", status_code=202, dependencies=AUTH)
+@router.post("/api/sources/{source_id}/crawl", status_code=202, dependencies=NOT_RESTORING)
 def trigger_crawl(settings: SettingsDep, storage: StorageDep, source_id: SourceId):
     doc = repository.get_source(storage, source_id)
     if doc is None:
@@ -124,7 +125,7 @@ def _crawl_here(source: Source, settings: Settings, run_id: str) -> None:
     try:
         crawl_source(
             source,
-            Storage(settings.mongo_uri, settings.mongo_db),
+            Storage(settings.mongo_uri, settings.mongo_db, backup_dir=settings.backup_dir),
             settings,
             run_id=run_id,
             trigger="api",
