@@ -177,10 +177,17 @@ def stack_content(deployed_stack, tmp_path_factory):
                 )
             assert state == "success", f"DAG run {dag_id} ended {state}"
         backup = requests.post(
-            f"{API}/api/backup/trigger", json={"label": "rb-content"}, headers=key, timeout=300
+            f"{API}/api/backup/trigger", json={"label": "rb-content"}, headers=key, timeout=30
         )
-        assert backup.status_code == 200, backup.text
-        content.backup = backup.json()["name"]
+        assert backup.status_code == 202, backup.text
+        # a backup is a job: followed through its Location to its end
+        job = backup.json()
+        deadline = time.monotonic() + 300
+        while job["state"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(1)
+            job = requests.get(f"{API}{backup.headers['Location']}", timeout=10).json()
+        assert job["state"] == "succeeded", job
+        content.backup = job["result"]["name"]
         yield content
     finally:
         for name in names:

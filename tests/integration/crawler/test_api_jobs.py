@@ -198,7 +198,9 @@ class _Airflow(BaseHTTPRequestHandler):
 
     def do_PATCH(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        dag = self.path.rsplit("/", 1)[-1]
+        path, _, query = self.path.partition("?")
+        assert query == "update_mask=is_paused", self.path
+        dag = path.rsplit("/", 1)[-1]
         self.calls.append((dag, body["is_paused"]))
         self.dags[dag] = body["is_paused"]
         self._send(200, {"dag_id": dag, "is_paused": body["is_paused"]})

@@ -72,7 +72,10 @@ def _auth_headers(settings: Settings, base: str) -> dict:
 def _set_paused(base: str, headers: dict, dags: list[str], paused: bool) -> None:
     for dag in dags:
         r = requests.patch(
-            f"{base}/api/v2/dags/{dag}", headers=headers, json={"is_paused": paused}, timeout=10
+            f"{base}/api/v2/dags/{dag}?update_mask=is_paused",
+            headers=headers,
+            json={"is_paused": paused},
+            timeout=10,
         )
         r.raise_for_status()
 
