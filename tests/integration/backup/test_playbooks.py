@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from backup_support import REPO, snapshot
 
+sys.path.insert(0, str(REPO / "tests"))
+from fake_airflow import FakeAirflow
+
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 IMAGE = os.environ.get("ACS_MONGODB_TEST_IMAGE", "acs-local/mongodb:7.0-ferretdb1.24.2")
@@ -120,21 +123,68 @@ def test_backup_then_restore_playbooks(stack_mongodb, tmp_path):
     assert "restore not confirmed" in tasks["Refuse without confirmation"]["msg"]
     assert snapshot(mongo, ("crawler",)) == damaged
 
-    rc, tasks = run_playbook(
-        tmp_path,
-        "restore.yml",
-        *common,
-        "-e",
-        "confirm=yes",
-        "-e",
-        '{"restore_health_targets": []}',
+    # The crawl DAGs on schedule are paused for the restore, and only they resumed.
+    airflow = FakeAirflow(
+        {"crawl_a": False, "crawl_b": False, "crawl_off": True, "backup_dag": False}
     )
+    (tmp_path / "credentials.yml").write_text("airflow_admin_password: not-a-secret\n")
+    with airflow.serving():
+        rc, tasks = run_playbook(
+            tmp_path,
+            "restore.yml",
+            *common,
+            "-e",
+            "confirm=yes",
+            "-e",
+            '{"restore_health_targets": []}',
+            "-e",
+            f"runbook_airflow_url={airflow.url}",
+            "-e",
+            f"runbook_credentials_file={tmp_path / 'credentials.yml'}",
+        )
     assert rc == 0, tasks
     assert snapshot(mongo, ("crawler",)) == original
+    assert airflow.calls == [
+        ("crawl_a", True),
+        ("crawl_b", True),
+        ("crawl_a", False),
+        ("crawl_b", False),
+    ]
+    assert airflow.dags == {
+        "crawl_a": False,
+        "crawl_b": False,
+        "crawl_off": True,
+        "backup_dag": False,
+    }
     report = tasks["Safety backup of the replaced data"]["msg"]
     assert "-pre-restore.archive.gz" in report
     health = tasks["The stack is healthy after the restore"]
     assert health["healthy"] == ["mongodb"]
+
+    # A restore that fails resumes them too (the resume is in an always: block).
+    airflow.calls.clear()
+    with airflow.serving():
+        rc, tasks = run_playbook(
+            tmp_path,
+            "restore.yml",
+            *common,
+            "-e",
+            "confirm=yes",
+            "-e",
+            "restore_from=no-such-backup",
+            "-e",
+            f"runbook_airflow_url={airflow.url}",
+            "-e",
+            f"runbook_credentials_file={tmp_path / 'credentials.yml'}",
+        )
+    assert rc != 0
+    assert airflow.calls == [
+        ("crawl_a", True),
+        ("crawl_b", True),
+        ("crawl_a", False),
+        ("crawl_b", False),
+    ]
+    assert snapshot(mongo, ("crawler",)) == original
 
 
 def test_backup_playbook_plans_a_one_off_tools_container_in_check_mode(stack_mongodb, tmp_path):

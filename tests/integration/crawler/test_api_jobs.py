@@ -4,18 +4,16 @@ backup directory are two replicas), against FerretDB."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 from crawler_support import finished_job
+from fake_airflow import FakeAirflow
 from fastapi.testclient import TestClient
 from test_api import source_body
 
@@ -174,64 +172,24 @@ def test_a_job_whose_replica_was_killed_ends_as_abandoned(replicas, settings, mo
     assert job["state"] == "succeeded", job
 
 
-class _Airflow(BaseHTTPRequestHandler):
-    """Airflow 3's DAG list and pause switch, recording what it was asked."""
-
-    dags: ClassVar[dict] = {}
-    calls: ClassVar[list] = []
-
-    def _send(self, status, body):
-        payload = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send(201, {"access_token": "t"})
-
-    def do_GET(self):
-        dags = [{"dag_id": d, "is_paused": p} for d, p in sorted(self.dags.items())]
-        self._send(200, {"dags": [d for d in dags if not d["is_paused"]]})
-
-    def do_PATCH(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        path, _, query = self.path.partition("?")
-        assert query == "update_mask=is_paused", self.path
-        dag = path.rsplit("/", 1)[-1]
-        self.calls.append((dag, body["is_paused"]))
-        self.dags[dag] = body["is_paused"]
-        self._send(200, {"dag_id": dag, "is_paused": body["is_paused"]})
-
-    def log_message(self, *args):
-        pass
-
-
 def test_an_api_restore_pauses_the_crawl_dags_and_resumes_only_those(
     settings, storage, backed_up, monkeypatch
 ):
-    _Airflow.dags = {"crawl_news": False, "crawl_docs": False, "crawl_old": True}
-    _Airflow.calls = []
+    airflow = FakeAirflow({"crawl_news": False, "crawl_docs": False, "crawl_old": True})
     paused_during = []
     real = backup_engine.restore
 
     def restore(*a, **kw):
-        paused_during.append(dict(_Airflow.dags))
+        paused_during.append(dict(airflow.dags))
         return real(*a, **kw)
 
     monkeypatch.setattr(backup_engine, "restore", restore)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Airflow)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        s = dataclasses.replace(settings, airflow_api_url=f"http://127.0.0.1:{server.server_port}")
+    with airflow.serving():
+        s = dataclasses.replace(settings, airflow_api_url=airflow.url)
         with TestClient(create_app(s, storage)) as c:
             job = finished_job(c, c.post("/api/backup/restore", json=CONFIRM, headers=KEY))
-    finally:
-        server.shutdown()
     assert job["state"] == "succeeded", job
     assert paused_during == [{"crawl_news": True, "crawl_docs": True, "crawl_old": True}]
-    assert _Airflow.dags == {"crawl_news": False, "crawl_docs": False, "crawl_old": True}
+    assert airflow.dags == {"crawl_news": False, "crawl_docs": False, "crawl_old": True}
     assert job["result"]["crawl_dags"]["resumed"] == ["crawl_docs", "crawl_news"]
-    assert ("crawl_old", False) not in _Airflow.calls
+    assert ("crawl_old", False) not in airflow.calls
