@@ -35,6 +35,7 @@ JOBS_DIR = ".jobs"
 HEARTBEAT_SECONDS = 5.0
 STALE_SECONDS = 30.0
 ACTIVE = ("queued", "running")
+KEEP_FINISHED = 200  # records of ended jobs kept for GET /api/backup/jobs
 
 
 class JobRefused(Exception):
@@ -56,11 +57,12 @@ def _parse(ts: str | None) -> datetime | None:
         return None
 
 
-def job_id_for(idempotency_key: str | None) -> str:
-    """A fresh id, or the one id a client's Idempotency-Key always maps to:
-    the retry of a request that timed out finds the job it already started."""
+def job_id_for(kind: str, idempotency_key: str | None) -> str:
+    """A fresh id, or the one id a client's Idempotency-Key always maps to
+    (per kind): the retry of a request that timed out finds the job it
+    already started."""
     if idempotency_key:
-        return hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+        return hashlib.sha256(f"{kind}\0{idempotency_key}".encode()).hexdigest()[:32]
     return uuid.uuid4().hex
 
 
@@ -99,6 +101,17 @@ class JobStore:
 
     def active(self, kind: str | None = None) -> list[dict]:
         return [j for j in self.jobs() if j["state"] in ACTIVE and kind in (None, j["kind"])]
+
+    def prune(self, keep: int = KEEP_FINISHED) -> None:
+        """Drop the records of all but the newest ``keep`` ended jobs."""
+        ended = sorted(
+            (j for j in self.jobs() if j["state"] not in ACTIVE),
+            key=lambda j: j.get("created") or "",
+            reverse=True,
+        )
+        for job in ended[keep:]:
+            with contextlib.suppress(FileNotFoundError):
+                self._path(job["id"]).unlink()
 
     def _holds_lock(self, job: dict) -> bool:
         holder = locking._holder(self.backup_dir)
@@ -205,6 +218,7 @@ def start_job(
         "result": None,
         "error": None,
     }
+    store.prune()
     store.write(job)
     worker = _Worker(store, job, work, lock_timeout)
     worker.answer_refusal = wait_for_lock

@@ -75,6 +75,7 @@ def writable(settings: SettingsDep) -> None:
 
 # For the sources router: after the key check, so a caller without a key learns nothing.
 NOT_RESTORING = [*AUTH, Depends(writable)]
+RESTORING = {409: {"model": Problem, "description": "restore in progress"}}
 
 
 def _accepted(response: Response, job: dict) -> dict:
@@ -102,7 +103,7 @@ def backup_trigger(
 ):
     body = body or BackupTrigger()
     store = jobs.JobStore(settings.backup_dir)
-    job_id = jobs.job_id_for(idempotency_key)
+    job_id = jobs.job_id_for("backup", idempotency_key)
     if (known := _known_job(store, job_id, response)) is not None:
         return known
     running = restore_running(settings)
@@ -213,7 +214,7 @@ def backup_restore(
             },
         )
     store = jobs.JobStore(settings.backup_dir)
-    job_id = jobs.job_id_for(idempotency_key)
+    job_id = jobs.job_id_for("restore", idempotency_key)
     if not body.check_mode and (known := _known_job(store, job_id, response)) is not None:
         return known
     if body.backup is not None:

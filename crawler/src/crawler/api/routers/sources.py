@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from crawler import repository
 from crawler.api.airflow import trigger_dag_run
 from crawler.api.dependencies import SettingsDep, SourceId, StorageDep
-from crawler.api.routers.backup import NOT_RESTORING
+from crawler.api.routers.backup import NOT_RESTORING, RESTORING
 from crawler.api.schemas import SourceItem, SourceList, as_item
 from crawler.config import Settings
 from crawler.models import Source, SourceIn, SourcePatch
@@ -33,7 +33,13 @@ def list_sources(storage: StorageDep):
     return {"items": [as_item(d) for d in repository.all_sources(storage)]}
 
 
-@router.post("/api/sources", status_code=201, dependencies=NOT_RESTORING, response_model=SourceItem)
+@router.post(
+    "/api/sources",
+    status_code=201,
+    dependencies=NOT_RESTORING,
+    responses=RESTORING,
+    response_model=SourceItem,
+)
 def create_source(storage: StorageDep, body: SourceIn):
     doc = Source(**body.model_dump()).to_doc()
     doc["created_at"] = doc["updated_at"] = now()
@@ -54,7 +60,12 @@ def get_source(storage: StorageDep, source_id: SourceId):
     return as_item(doc)
 
 
-@router.put("/api/sources/{source_id}", dependencies=NOT_RESTORING, response_model=SourceItem)
+@router.put(
+    "/api/sources/{source_id}",
+    dependencies=NOT_RESTORING,
+    responses=RESTORING,
+    response_model=SourceItem,
+)
 def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     if body.name != source_id:
         raise HTTPException(
@@ -76,7 +87,12 @@ def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     return as_item(doc)
 
 
-@router.patch("/api/sources/{source_id}", dependencies=NOT_RESTORING, response_model=SourceItem)
+@router.patch(
+    "/api/sources/{source_id}",
+    dependencies=NOT_RESTORING,
+    responses=RESTORING,
+    response_model=SourceItem,
+)
 def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
     old = repository.get_source(storage, source_id)
     if old is None:
@@ -93,14 +109,21 @@ def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
     return as_item(doc)
 
 
-@router.delete("/api/sources/{source_id}", status_code=204, dependencies=NOT_RESTORING)
+@router.delete(
+    "/api/sources/{source_id}", status_code=204, dependencies=NOT_RESTORING, responses=RESTORING
+)
 def delete_source(storage: StorageDep, source_id: SourceId):
     if not repository.delete_source(storage, source_id):
         raise _not_found(source_id)
     return Response(status_code=204)
 
 
-@router.post("/api/sources/{source_id}/crawl", status_code=202, dependencies=NOT_RESTORING)
+@router.post(
+    "/api/sources/{source_id}/crawl",
+    status_code=202,
+    dependencies=NOT_RESTORING,
+    responses=RESTORING,
+)
 def trigger_crawl(settings: SettingsDep, storage: StorageDep, source_id: SourceId):
     doc = repository.get_source(storage, source_id)
     if doc is None:
