@@ -23,6 +23,12 @@ description:
   - Restores with drop semantics (each collection in the archive is dropped and
     re-created, like C(mongorestore --drop)) and checks the document counts against
     the manifest.
+  - From the safety backup to the count check it holds the backup directory's lock
+    and stands the marker C(<backup_dir>/.restore-in-progress); while it stands the
+    crawler spools its writes and the API refuses source changes and crawl starts.
+  - When the restore fails, or its counts differ, after data may have been dropped,
+    the safety backup is put back automatically; the failure message names both
+    steps, and the backup to restore by hand when the put-back fails too.
 extends_documentation_fragment:
   - acs_mongodb_tools
 author:

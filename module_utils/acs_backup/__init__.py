@@ -36,8 +36,10 @@ Public functions (everything else is internal):
     ``source`` is an archive path, a manifest path, a backup name, a remote
     key (with ``s3``) or None for the newest good backup. Verifies first,
     takes a safety backup unless ``skip_safety_backup=True``, restores with
-    drop semantics, then checks the counts against the manifest.
-    ``check_mode`` reports what would be replaced and, in ``plan``, the safety
+    drop semantics, then checks the counts against the manifest; on a
+    failure after data may have been dropped it puts the safety backup back.
+    While it runs, ``<backup_dir>/.restore-in-progress`` pauses writers
+    (``marker.restore_in_progress``). ``check_mode`` reports what would be replaced and, in ``plan``, the safety
     backup and the restore step it would run. Same method options as
     ``run_backup``.
 
@@ -60,7 +62,8 @@ manifests, listing, verification; ``native`` pymongo dump and restore;
 ``containers`` the Docker engine (docker exec, one-off tools container);
 ``runners`` where the tools run (HostTools, ContainerExec, OneOffContainer,
 Native) and the one mongodump/mongorestore command line; ``s3`` remote copies;
-``retention``; ``backup`` run_backup and import_archive; ``restoring`` restore
+``retention``; ``locking`` the backup directory's flock; ``marker`` the
+restore-in-progress marker; ``backup`` run_backup and import_archive; ``restoring`` restore
 (not named restore.py: the package attribute ``restore`` is the function).
 """
 
