@@ -65,6 +65,7 @@ def delete_source(storage: Storage, name: str) -> bool:
 
 def update_source_state(storage: Storage, name: str, changes: dict) -> None:
     """Set some keys of a source's state (what self-healing learnt) in place."""
+    storage.check_writable()  # during a restore: WritesPaused, handled as MongoDB away
     storage.db.sources.update_one(
         {"_id": name}, {"$set": {f"state.{k}": v for k, v in changes.items()}}
     )
@@ -74,6 +75,7 @@ def update_source_state(storage: Storage, name: str, changes: dict) -> None:
 
 
 def save_run(storage: Storage, run_doc: dict) -> None:
+    storage.check_writable()  # during a restore: WritesPaused, handled as MongoDB away
     storage.db.crawl_runs.replace_one({"_id": run_doc["_id"]}, run_doc, upsert=True)
 
 
@@ -180,6 +182,7 @@ def healing_outcomes_since(storage: Storage, since: datetime) -> list[dict]:
 
 
 def save_healing_session(storage: Storage, doc: dict) -> None:
+    storage.check_writable()  # during a restore: WritesPaused, handled as MongoDB away
     storage.db.healing_sessions.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
 
@@ -191,4 +194,5 @@ def wellknown_cases(storage: Storage, pattern: str) -> list[dict]:
 
 
 def update_wellknown_case(storage: Storage, pattern: str, update: dict) -> None:
+    storage.check_writable()  # during a restore: WritesPaused, handled as MongoDB away
     storage.db.wellknown_cases.update_one({"pattern": pattern}, update, upsert=True)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import bson
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from crawler._backup_engine.marker import describe, restore_in_progress
 from crawler.spool import Spool  # Writer spools into it; callers import it from here too
@@ -58,8 +58,12 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-class WritesPaused(RuntimeError):
-    """A restore is replacing the data: writes wait in the spool until it ends."""
+class WritesPaused(PyMongoError):
+    """A restore is replacing the data: writes wait in the spool until it ends.
+
+    A PyMongoError on purpose: every write path of a crawl already handles
+    "MongoDB cannot take this now" (spool, pending healing sessions, a run
+    document written at the end), and a restore is exactly that for a while."""
 
 
 class Storage:

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 from bson import json_util
+from pymongo.errors import PyMongoError
 
 from crawler import _backup_engine as engine
+from crawler import repository
 from crawler.monitoring import healing_status
 from crawler.storage import Spool, Storage, Writer
 
@@ -120,6 +122,10 @@ def test_writes_wait_in_the_spool_while_a_restore_runs(
         assert writer.spool.size() == 26
         # a pause is not an outage: no E009, no healing session
         assert writer.storage_failures == 0
+        # the run document a crawl writes at its start waits too (its end goes through the spool)
+        with pytest.raises(PyMongoError, match=r"restore of x\.archive\.gz"):
+            repository.save_run(writer.storage, {"_id": "r1", "source": "faults"})
+        assert db.crawl_runs.count_documents({}) == 0
         (backups / ".restore-in-progress").unlink()
     writer.add_result(result("https://x/after"))
     assert writer.flush() is True
