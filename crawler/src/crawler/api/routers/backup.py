@@ -75,7 +75,9 @@ def writable(settings: SettingsDep) -> None:
 
 # For the sources router: after the key check, so a caller without a key learns nothing.
 NOT_RESTORING = [*AUTH, Depends(writable)]
-RESTORING = {409: {"model": Problem, "description": "restore in progress"}}
+RESTORING = {
+    409: {"model": Problem, "description": "restore in progress (POST: or the source exists)"}
+}
 
 
 def _accepted(response: Response, job: dict) -> dict:
