@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -193,3 +194,18 @@ def test_an_api_restore_pauses_the_crawl_dags_and_resumes_only_those(
     assert airflow.dags == {"crawl_news": False, "crawl_docs": False, "crawl_old": True}
     assert job["result"]["crawl_dags"]["resumed"] == ["crawl_docs", "crawl_news"]
     assert ("crawl_old", False) not in airflow.calls
+
+
+def test_a_running_job_beats(replicas, backed_up, held_restores, monkeypatch):
+    a, b = replicas
+    _, release = held_restores
+    monkeypatch.setattr(jobs, "HEARTBEAT_SECONDS", 0.2)
+    r = a.post("/api/backup/restore", json=CONFIRM, headers=KEY)
+    first = b.get(r.headers["Location"]).json()["heartbeat"]
+    deadline = time.monotonic() + 10
+    while b.get(r.headers["Location"]).json()["heartbeat"] == first:
+        assert time.monotonic() < deadline, "no heartbeat in 10 s"
+        time.sleep(0.2)
+    assert b.get(r.headers["Location"]).json()["state"] == "running"
+    release.set()
+    assert finished_job(b, r)["state"] == "succeeded"
