@@ -17,6 +17,7 @@ import io
 import os
 import pathlib
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -118,6 +119,36 @@ def test_host_mongodump_reads_the_password_from_a_private_file(mongo_uri, seeded
     assert (d / "config.mode").read_text().split() == ["600", str(os.getuid())]
     assert not pathlib.Path((d / "config.path").read_text().strip()).exists()
     assert engine.verify_backup(result["path"])["verified"] is True
+
+
+RESTORE_STANDIN = """#!/bin/sh
+if [ "$1" = "--version" ]; then echo "mongorestore version: 100.10.0-standin"; exit 0; fi
+echo "$@" >> {d}/restore.args
+case "$1" in --config=*) cat "${{1#--config=}}" >> {d}/restore.config ;; esac
+"""
+
+
+def test_host_mongorestore_reads_the_password_from_a_private_file(mongo_uri, seeded, tmp_path):
+    """The rehearsal, the safety backup and the restore: none has it on its command line."""
+    uri = _with_password(mongo_uri + "?authMechanism=PLAIN&authSource=%24external")
+    backup = engine.run_backup(uri, str(tmp_path / "b"), label="x", method="native")
+    d = tmp_path / "tool"
+    (d / "bin").mkdir(parents=True)
+    (d / "dump.archive.gz").write_bytes(pathlib.Path(backup["path"]).read_bytes())
+    (d / "go").touch()  # the safety backup's mongodump need not wait
+    for tool, text in (("mongodump", STANDIN), ("mongorestore", RESTORE_STANDIN)):
+        (d / "bin" / tool).write_text(text.format(d=d))
+        (d / "bin" / tool).chmod(0o755)
+    leftovers = set(pathlib.Path(tempfile.gettempdir()).glob("acs-mongo-tools-*"))
+    engine.restore(
+        uri, backup["path"], str(tmp_path / "b"), method="host", tools_dir=str(d / "bin")
+    )
+    runs = (d / "args").read_text() + (d / "restore.args").read_text()
+    assert PASSWORD not in runs
+    assert len((d / "restore.args").read_text().splitlines()) == 2  # --dryRun, then the restore
+    assert (d / "restore.config").read_text() == f'uri: "{uri}"\n' * 2
+    # Its --config files are gone (a set: other runs may hold theirs meanwhile).
+    assert set(pathlib.Path(tempfile.gettempdir()).glob("acs-mongo-tools-*")) <= leftovers
 
 
 def _tar(files):
