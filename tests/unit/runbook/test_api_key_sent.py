@@ -41,7 +41,9 @@ def test_the_runbook_reads_the_api():
     assert len(api_tasks()) >= 6, api_tasks()  # errors, health, sources, backups x3, status errors
 
 
-@pytest.mark.parametrize("where,task", api_tasks(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize(
+    "where,task", api_tasks(), ids=[f"{w}:{t.get('name', '?')}" for w, t in api_tasks()]
+)
 def test_every_api_read_sends_the_read_only_key_under_no_log(where, task):
     args = task.get("ansible.builtin.uri") or task.get("uri")
     method = str(args.get("method", "GET")).upper()
