@@ -67,6 +67,7 @@ def settings(ferretdb, mongo_db_name, tmp_path):
         mongo_uri=ferretdb.uri,
         mongo_db=mongo_db_name,
         api_keys=["test-key-1", "test-key-2"],
+        api_read_keys=["test-read-key"],
         spool_dir=tmp_path / "spool",
         selenium_hub_url=os.environ.get("ACS_TEST_HUB", "http://127.0.0.1:9"),
         backup_dir=tmp_path / "backups",
@@ -75,22 +76,6 @@ def settings(ferretdb, mongo_db_name, tmp_path):
         # allowed (test_target_guard.py shows the refusal).
         allowed_targets="127.0.0.1/32",
     )
-
-
-# --- API jobs -------------------------------------------------------------------
-
-
-def finished_job(client, r, timeout=60.0):
-    """The job a 202 answer started, followed to its end through its Location."""
-    assert r.status_code == 202, r.text
-    location = r.headers["Location"]
-    assert location == f"/api/backup/jobs/{r.json()['id']}"
-    deadline = time.monotonic() + timeout
-    while True:
-        job = client.get(location).json()
-        if job["state"] not in ("queued", "running") or time.monotonic() > deadline:
-            return job
-        time.sleep(0.1)
 
 
 # --- the fixture website -------------------------------------------------------

@@ -13,10 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from crawler_support import finished_job
+from api_support import KEY, READ, finished_job, source_body
 from fake_airflow import FakeAirflow
 from fastapi.testclient import TestClient
-from test_api import source_body
 
 from crawler import backup as backup_engine
 from crawler import jobs
@@ -24,7 +23,6 @@ from crawler.api.app import create_app
 from crawler.storage import Storage
 
 pytestmark = pytest.mark.integration
-KEY = {"X-API-Key": "test-key-2"}
 CONFIRM = {"confirm": True}
 
 
@@ -32,8 +30,10 @@ CONFIRM = {"confirm": True}
 def replicas(settings, storage):
     """Two API replicas: each its own app, both on one database and backup dir."""
     with (
-        TestClient(create_app(settings, storage)) as a,
-        TestClient(create_app(settings, Storage(settings.mongo_uri, settings.mongo_db))) as b,
+        TestClient(create_app(settings, storage), headers=READ) as a,
+        TestClient(
+            create_app(settings, Storage(settings.mongo_uri, settings.mongo_db)), headers=READ
+        ) as b,
     ):
         yield a, b
 
@@ -187,7 +187,7 @@ def test_an_api_restore_pauses_the_crawl_dags_and_resumes_only_those(
     monkeypatch.setattr(backup_engine, "restore", restore)
     with airflow.serving():
         s = dataclasses.replace(settings, airflow_api_url=airflow.url)
-        with TestClient(create_app(s, storage)) as c:
+        with TestClient(create_app(s, storage), headers=READ) as c:
             job = finished_job(c, c.post("/api/backup/restore", json=CONFIRM, headers=KEY))
     assert job["state"] == "succeeded", job
     assert paused_during == [{"crawl_news": True, "crawl_docs": True, "crawl_old": True}]

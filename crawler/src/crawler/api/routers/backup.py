@@ -17,7 +17,7 @@ from crawler import backup as backup_engine
 from crawler import jobs
 from crawler._backup_engine.marker import describe, restore_in_progress
 from crawler.api.airflow import crawl_dags_paused
-from crawler.api.dependencies import AUTH, SettingsDep
+from crawler.api.dependencies import AUTH, READ, SettingsDep
 from crawler.api.schemas import (
     BackupJob,
     BackupJobList,
@@ -137,8 +137,8 @@ def backup_trigger(
     return _accepted(response, job)
 
 
-@router.get("/api/backup/", response_model=BackupList)
-@router.get("/api/backup", include_in_schema=False, response_model=BackupList)
+@router.get("/api/backup/", response_model=BackupList, dependencies=READ)
+@router.get("/api/backup", include_in_schema=False, response_model=BackupList, dependencies=READ)
 def backup_list(settings: SettingsDep):
     return {
         "backup_dir": str(settings.backup_dir),
@@ -146,7 +146,7 @@ def backup_list(settings: SettingsDep):
     }
 
 
-@router.get("/api/backup/jobs", response_model=BackupJobList)
+@router.get("/api/backup/jobs", response_model=BackupJobList, dependencies=READ)
 def backup_jobs(settings: SettingsDep):
     items = jobs.JobStore(settings.backup_dir).jobs()
     return {"items": sorted(items, key=lambda j: j["created"], reverse=True)}
@@ -155,6 +155,7 @@ def backup_jobs(settings: SettingsDep):
 @router.get(
     "/api/backup/jobs/{job_id}",
     response_model=BackupJob,
+    dependencies=READ,
     responses={404: {"model": Problem, "description": "no such job"}},
 )
 def backup_job(settings: SettingsDep, job_id: JobId):
