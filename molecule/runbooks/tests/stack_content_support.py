@@ -185,7 +185,7 @@ def stack_content(deployed_stack, tmp_path_factory):
         deadline = time.monotonic() + 300
         while job["state"] in ("queued", "running") and time.monotonic() < deadline:
             time.sleep(1)
-            job = requests.get(f"{API}{backup.headers['Location']}", timeout=10).json()
+            job = requests.get(f"{API}{backup.headers['Location']}", headers=key, timeout=10).json()
         assert job["state"] == "succeeded", job
         content.backup = job["result"]["name"]
         yield content
