@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 
 from crawler import __version__
 from crawler.api.routers import backup, monitoring, results, sources
+from crawler.api.schemas import InvalidInput
 from crawler.config import Settings
 from crawler.errors import ErrorCode
 from crawler.logs import request_id, setup_logging
@@ -83,6 +84,25 @@ async def _storage_error(request: Request, exc: PyMongoError):
     )
 
 
+def _openapi(app: FastAPI):
+    """/openapi.json with the 422 body the validation handler really sends:
+    FastAPI documents its own default (`detail` a list) for every route."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            if "HTTPValidationError" in components:
+                body = InvalidInput.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(body.pop("$defs", {}))
+                components["HTTPValidationError"] = body
+                components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
     settings = settings or Settings()
     setup_logging()
@@ -102,6 +122,7 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     # in this order: it is the order of /openapi.json's paths
     for area in (monitoring, sources, results, backup):
         app.include_router(area.router)
+    app.openapi = _openapi(app)
     return app
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -70,6 +71,29 @@ class RestoreRequest(BaseModel):
 
 
 # --- responses -----------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="where the bad input is, e.g. query.limit or body.name")
+    message: str = Field(description="what is wrong and how to fix it")
+    type: str | None = None
+
+
+class InvalidInput(BaseModel):
+    """Every 422 of the API (app.py's validation handler and the routes' own
+    checks): `detail` names the fields, `errors` says what is wrong in each."""
+
+    detail: str
+    errors: list[FieldError]
+
+
+def invalid_input(field: str, message: str) -> JSONResponse:
+    """A route's own 422, in the validation handler's shape."""
+    body = InvalidInput(
+        detail=f"invalid input in: {field}",
+        errors=[FieldError(field=field, message=message, type="value_error")],
+    )
+    return JSONResponse(status_code=422, content=body.model_dump())
 
 
 class ResponseModel(BaseModel):

@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from crawler import repository
 from crawler.api.airflow import trigger_dag_run
 from crawler.api.dependencies import AUTH, READ, SettingsDep, SourceId, StorageDep
-from crawler.api.schemas import SourceItem, SourceList, as_item
+from crawler.api.schemas import SourceItem, SourceList, as_item, invalid_input
 from crawler.config import Settings
 from crawler.models import Source, SourceIn, SourcePatch
 from crawler.storage import Storage, new_id, now
@@ -57,15 +57,8 @@ def get_source(storage: StorageDep, source_id: SourceId):
 @router.put("/api/sources/{source_id}", dependencies=AUTH, response_model=SourceItem)
 def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     if body.name != source_id:
-        raise HTTPException(
-            422,
-            {
-                "detail": "invalid input in: body.name",
-                "errors": [
-                    {"field": "body.name", "message": f"must equal the path id {source_id!r}"}
-                ],
-            },
-        )
+        # a response, not HTTPException(422, {...}): that nests the body in "detail"
+        return invalid_input("body.name", f"must equal the path id {source_id!r}")
     old = repository.get_source(storage, source_id) or {}
     doc = Source(**body.model_dump()).to_doc()
     # what self-healing learnt survives a replace of the definition
