@@ -96,6 +96,28 @@ def invalid_input(field: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=422, content=body.model_dump())
 
 
+class Problem(BaseModel):
+    """The body of the API's other errors (401, 403, 404, 409, 502, 503)."""
+
+    detail: str
+    code: str | None = Field(default=None, description="error code, see GET /api/errors/codes")
+
+
+_PROBLEMS = {
+    401: "missing or invalid X-API-Key",
+    403: "the key is read-only: this route needs an admin key",
+    404: "no such resource",
+    409: "refused: the current state does not allow it (the detail says why)",
+    502: "Airflow unreachable or refused the run",
+    503: "a dependency is unavailable (MongoDB, Airflow not ready, backup engine); retry",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route: the error codes it can answer besides 422."""
+    return {c: {"model": Problem, "description": _PROBLEMS[c]} for c in codes}
+
+
 class ResponseModel(BaseModel):
     """Validates the declared fields; sends the body as the handler built it."""
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from crawler import backup as backup_engine
 from crawler.api.dependencies import AUTH, READ, SettingsDep
-from crawler.api.schemas import BackupList, BackupTrigger, RestoreRequest
+from crawler.api.schemas import BackupList, BackupTrigger, RestoreRequest, problems
 
 router = APIRouter(default_response_class=JSONResponse, tags=["backup"])
 
@@ -22,7 +22,7 @@ def _backup_call(fn, *a, **kw):
         raise HTTPException(409, f"backup engine: {exc}") from exc
 
 
-@router.post("/api/backup/trigger", dependencies=AUTH)
+@router.post("/api/backup/trigger", dependencies=AUTH, responses=problems(401, 403, 409, 503))
 def backup_trigger(settings: SettingsDep, body: BackupTrigger | None = None):
     body = body or BackupTrigger()
     opts = {"databases": body.databases} if body.databases else {}
@@ -39,7 +39,12 @@ def backup_trigger(settings: SettingsDep, body: BackupTrigger | None = None):
     )
 
 
-@router.get("/api/backup/", response_model=BackupList, dependencies=READ)
+@router.get(
+    "/api/backup/",
+    response_model=BackupList,
+    dependencies=READ,
+    responses=problems(401, 409, 503),
+)
 @router.get("/api/backup", include_in_schema=False, response_model=BackupList, dependencies=READ)
 def backup_list(settings: SettingsDep):
     return {
@@ -48,7 +53,7 @@ def backup_list(settings: SettingsDep):
     }
 
 
-@router.post("/api/backup/restore", dependencies=AUTH)
+@router.post("/api/backup/restore", dependencies=AUTH, responses=problems(401, 403, 404, 409, 503))
 def backup_restore(settings: SettingsDep, body: RestoreRequest):
     if not body.check_mode and not body.confirm:
         return JSONResponse(

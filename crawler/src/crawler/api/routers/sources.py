@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from crawler import repository
 from crawler.api.airflow import trigger_dag_run
 from crawler.api.dependencies import AUTH, READ, SettingsDep, SourceId, StorageDep
-from crawler.api.schemas import SourceItem, SourceList, as_item, invalid_input
+from crawler.api.schemas import SourceItem, SourceList, as_item, invalid_input, problems
 from crawler.config import Settings
 from crawler.models import Source, SourceIn, SourcePatch
 from crawler.storage import Storage, new_id, now
@@ -28,12 +28,18 @@ def _not_found(source_id: str) -> HTTPException:
     return HTTPException(404, f"source {source_id!r} not found")
 
 
-@router.get("/api/sources", response_model=SourceList)
+@router.get("/api/sources", response_model=SourceList, responses=problems(401, 503))
 def list_sources(storage: StorageDep):
     return {"items": [as_item(d) for d in repository.all_sources(storage)]}
 
 
-@router.post("/api/sources", status_code=201, dependencies=AUTH, response_model=SourceItem)
+@router.post(
+    "/api/sources",
+    status_code=201,
+    dependencies=AUTH,
+    response_model=SourceItem,
+    responses=problems(401, 403, 409, 503),
+)
 def create_source(storage: StorageDep, body: SourceIn):
     doc = Source(**body.model_dump()).to_doc()
     doc["created_at"] = doc["updated_at"] = now()
@@ -46,7 +52,9 @@ def create_source(storage: StorageDep, body: SourceIn):
     return as_item(doc)
 
 
-@router.get("/api/sources/{source_id}", response_model=SourceItem)
+@router.get(
+    "/api/sources/{source_id}", response_model=SourceItem, responses=problems(401, 404, 503)
+)
 def get_source(storage: StorageDep, source_id: SourceId):
     doc = repository.get_source(storage, source_id)
     if doc is None:
@@ -54,7 +62,12 @@ def get_source(storage: StorageDep, source_id: SourceId):
     return as_item(doc)
 
 
-@router.put("/api/sources/{source_id}", dependencies=AUTH, response_model=SourceItem)
+@router.put(
+    "/api/sources/{source_id}",
+    dependencies=AUTH,
+    response_model=SourceItem,
+    responses=problems(401, 403, 503),
+)
 def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     if body.name != source_id:
         # a response, not HTTPException(422, {...}): that nests the body in "detail"
@@ -69,7 +82,12 @@ def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     return as_item(doc)
 
 
-@router.patch("/api/sources/{source_id}", dependencies=AUTH, response_model=SourceItem)
+@router.patch(
+    "/api/sources/{source_id}",
+    dependencies=AUTH,
+    response_model=SourceItem,
+    responses=problems(401, 403, 404, 503),
+)
 def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
     old = repository.get_source(storage, source_id)
     if old is None:
@@ -86,14 +104,24 @@ def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
     return as_item(doc)
 
 
-@router.delete("/api/sources/{source_id}", status_code=204, dependencies=AUTH)
+@router.delete(
+    "/api/sources/{source_id}",
+    status_code=204,
+    dependencies=AUTH,
+    responses=problems(401, 403, 404, 503),
+)
 def delete_source(storage: StorageDep, source_id: SourceId):
     if not repository.delete_source(storage, source_id):
         raise _not_found(source_id)
     return Response(status_code=204)
 
 
-@router.post("/api/sources/{source_id}/crawl", status_code=202, dependencies=AUTH)
+@router.post(
+    "/api/sources/{source_id}/crawl",
+    status_code=202,
+    dependencies=AUTH,
+    responses=problems(401, 403, 404, 502, 503),
+)
 def trigger_crawl(settings: SettingsDep, storage: StorageDep, source_id: SourceId):
     doc = repository.get_source(storage, source_id)
     if doc is None:
