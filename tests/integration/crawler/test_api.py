@@ -237,6 +237,10 @@ def test_backup_endpoints_use_the_backup_engine(client, site, storage):
         client.post("/api/backup/trigger", json={"label": "bad label!"}, headers=KEY).status_code
         == 422
     )
+    # a name MongoDB refuses was answered "MongoDB unavailable" (503; found by the fuzz tier)
+    for bad in ("", "a.b", "a b", "$x", "x" * 64):
+        r = client.post("/api/backup/trigger", json={"databases": [bad]}, headers=KEY)
+        assert r.status_code == 422 and r.json()["detail"] == "invalid input in: body.databases.0"
 
 
 def test_an_api_backup_applies_the_default_retention(client, storage, settings):

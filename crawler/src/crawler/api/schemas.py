@@ -14,7 +14,7 @@ so declaring a field never changes the JSON the API returns."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
@@ -43,10 +43,15 @@ def as_item(doc: dict | None) -> dict | None:
 # --- requests ------------------------------------------------------------------
 
 
+DATABASE_NAME = r"^[A-Za-z0-9_-]{1,63}$"
+
+
 class BackupTrigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str = Field(default="api", pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    databases: list[str] | None = None
+    # MongoDB's (and FerretDB's stricter) database names: anything else made
+    # the driver raise InvalidName, answered as "MongoDB unavailable" (503).
+    databases: list[Annotated[str, Field(pattern=DATABASE_NAME)]] | None = None
 
 
 # A backup's name as GET /api/backup/ lists it: never a path, so a caller can
