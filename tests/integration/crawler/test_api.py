@@ -107,6 +107,10 @@ def test_sources_crud(client, site):
         client.patch("/api/sources/docs", json={"schedule": "nope"}, headers=KEY).status_code == 422
     )
     assert client.get("/api/sources/docs").json()["schedule"] == "@hourly"  # data untouched
+    # an explicit null for a field that cannot be empty was a 500 (found by the fuzz tier)
+    for field in ("start_urls", "mode", "fields", "enabled"):
+        r = client.patch("/api/sources/docs", json={field: None}, headers=KEY)
+        assert r.status_code == 422 and r.json()["detail"] == f"invalid input in: body.{field}"
     body = source_body(site, links={"max_depth": 0, "max_pages": 1})
     assert client.put("/api/sources/docs", json=body, headers=KEY).json()["links"]["max_pages"] == 1
     r = client.put("/api/sources/docs", json=source_body(site, name="other"), headers=KEY)

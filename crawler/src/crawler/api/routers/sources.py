@@ -6,7 +6,9 @@ import logging
 import threading
 
 from fastapi import APIRouter, HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from crawler import repository
@@ -96,7 +98,14 @@ def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
         **Source.from_doc(old).model_dump(mode="json"),
         **body.model_dump(mode="json", exclude_unset=True),
     }
-    src = Source.model_validate(merged)
+    try:
+        src = Source.model_validate(merged)
+    except ValidationError as exc:
+        # e.g. an explicit null for a field that cannot be empty: the patch is
+        # bad input naming that field, not a 500 (found by the fuzz tier)
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
     doc = src.to_doc()
     doc["created_at"] = old.get("created_at", now())
     doc["updated_at"] = now()
