@@ -68,11 +68,13 @@ def test_api_answers_as_documented(scratch_api, tmp_path):
         env={**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""},
     )
     seconds = time.monotonic() - t0
-    counts = _requests_per_operation(tmp_path)
+    counts, statuses = _requests_per_operation(tmp_path)
     total = sum(counts.values())
     lines = [f"schemathesis counts (seed {SEED}, max {MAX_EXAMPLES} per operation and phase):"]
     width = max((len(op) for op in counts), default=10)
-    lines += [f"  {op:<{width}}  {n:>5}" for op, n in sorted(counts.items())]
+    for op, n in sorted(counts.items()):
+        answered = " ".join(f"{k}:{v}" for k, v in sorted(statuses.get(op, {}).items()))
+        lines.append(f"  {op:<{width}}  {n:>5}  ({answered})")
     lines.append(f"  {'total':<{width}}  {total:>5}  in {seconds:.0f} s")
     SUMMARY.extend(lines)
     assert proc.returncode == 0, proc.stdout[-20000:] + proc.stderr[-3000:]
@@ -81,17 +83,22 @@ def test_api_answers_as_documented(scratch_api, tmp_path):
     assert total >= MIN_TOTAL, "\n".join(lines)
 
 
-def _requests_per_operation(report_dir: Path) -> Counter[str]:
-    """Requests sent per operation, from the run's event log (one
-    ScenarioFinished per operation and phase, with its interactions)."""
+def _requests_per_operation(report_dir: Path) -> tuple[Counter[str], dict[str, Counter]]:
+    """Requests sent and statuses answered per operation, from the run's event
+    log (one ScenarioFinished per operation and phase, with its interactions)."""
     counts: Counter[str] = Counter()
+    statuses: dict[str, Counter] = {}
     for path in report_dir.glob("ndjson-*.ndjson"):
         for line in path.read_text().splitlines():
             event = json.loads(line).get("ScenarioFinished")
             if event:
                 recorder = event["recorder"]
-                counts[recorder["label"]] += len(recorder.get("interactions", {}))
-    return counts
+                label = recorder["label"]
+                for interaction in recorder.get("interactions", {}).values():
+                    counts[label] += 1
+                    status = (interaction.get("response") or {}).get("status_code", "none")
+                    statuses.setdefault(label, Counter())[status] += 1
+    return counts, statuses
 
 
 def _operations(base_url: str) -> list[str]:
