@@ -70,10 +70,22 @@ class Politeness(BaseModel):
     user_agent: str = "acs-crawler/0.1 (+https://github.com/airflow-crawler-system)"
 
 
+# The example of /openapi.json (and of the fuzz tier's examples phase, which
+# needs one body the validators accept: random selectors and crons are not).
+SOURCE_EXAMPLE = {
+    "name": "example-docs",
+    "start_urls": ["https://docs.example.com/"],
+    "mode": "static",
+    "fields": {"title": {"selector": "h1"}},
+    "links": {"max_depth": 1, "max_pages": 10},
+    "schedule": "@daily",
+}
+
+
 class SourceIn(BaseModel):
     """What an operator writes (API body or YAML entry)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SOURCE_EXAMPLE]})
 
     name: str = Field(
         pattern=NAME_RE, description="id of the source: lowercase letters, digits, - and _"

@@ -13,12 +13,15 @@ import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crawler import __version__
 from crawler.api.routers import backup, monitoring, results, sources
+from crawler.api.schemas import InvalidInput
 from crawler.config import Settings
 from crawler.errors import ErrorCode
 from crawler.logs import request_id, setup_logging
@@ -74,6 +77,26 @@ async def _validation_error(request: Request, exc: RequestValidationError):
     )
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    """FastAPI's own 400, a body it cannot read (not UTF-8, not JSON), is bad
+    input like any other: 422 naming the body. The routes never raise 400."""
+    if exc.status_code == 400:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": "invalid input in: body",
+                "errors": [
+                    {
+                        "field": "body",
+                        "message": f"{exc.detail}: send a JSON document encoded in UTF-8",
+                        "type": "body_unreadable",
+                    }
+                ],
+            },
+        )
+    return await http_exception_handler(request, exc)
+
+
 async def _storage_error(request: Request, exc: PyMongoError):
     """MongoDB away: 503 with the error code, not a 500."""
     log.warning("MongoDB error: %s", exc)
@@ -81,6 +104,25 @@ async def _storage_error(request: Request, exc: PyMongoError):
         status_code=503,
         content={"detail": "MongoDB unavailable", "code": str(ErrorCode.STORAGE)},
     )
+
+
+def _openapi(app: FastAPI):
+    """/openapi.json with the 422 body the validation handler really sends:
+    FastAPI documents its own default (`detail` a list) for every route."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            if "HTTPValidationError" in components:
+                body = InvalidInput.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(body.pop("$defs", {}))
+                components["HTTPValidationError"] = body
+                components.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
 
 
 def create_app(settings: Settings | None = None, storage: Storage | None = None) -> FastAPI:
@@ -100,10 +142,12 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     app.state.metrics = default_metrics()
     app.middleware("http")(_request_context)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _storage_error)
     # in this order: it is the order of /openapi.json's paths
     for area in (monitoring, sources, results, backup):
         app.include_router(area.router)
+    app.openapi = _openapi(app)
     return app
 
 

@@ -19,7 +19,9 @@ from crawler.config import Settings
 from crawler.models import NAME_RE
 from crawler.storage import Spool, Storage
 
-SourceId = Annotated[str, Path(pattern=NAME_RE, description="source name")]
+SourceId = Annotated[
+    str, Path(pattern=NAME_RE, description="source name", examples=["example-docs"])
+]
 
 
 def get_settings(request: Request) -> Settings:

@@ -14,9 +14,10 @@ so declaring a field never changes the JSON the API returns."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -42,10 +43,15 @@ def as_item(doc: dict | None) -> dict | None:
 # --- requests ------------------------------------------------------------------
 
 
+DATABASE_NAME = r"^[A-Za-z0-9_-]{1,63}$"
+
+
 class BackupTrigger(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str = Field(default="api", pattern=r"^[A-Za-z0-9._-]{1,64}$")
-    databases: list[str] | None = None
+    # MongoDB's (and FerretDB's stricter) database names: anything else made
+    # the driver raise InvalidName, answered as "MongoDB unavailable" (503).
+    databases: list[Annotated[str, Field(pattern=DATABASE_NAME)]] | None = None
 
 
 # A backup's name as GET /api/backup/ lists it: never a path, so a caller can
@@ -70,6 +76,51 @@ class RestoreRequest(BaseModel):
 
 
 # --- responses -----------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="where the bad input is, e.g. query.limit or body.name")
+    message: str = Field(description="what is wrong and how to fix it")
+    type: str | None = None
+
+
+class InvalidInput(BaseModel):
+    """Every 422 of the API (app.py's validation handler and the routes' own
+    checks): `detail` names the fields, `errors` says what is wrong in each."""
+
+    detail: str
+    errors: list[FieldError]
+
+
+def invalid_input(field: str, message: str) -> JSONResponse:
+    """A route's own 422, in the validation handler's shape."""
+    body = InvalidInput(
+        detail=f"invalid input in: {field}",
+        errors=[FieldError(field=field, message=message, type="value_error")],
+    )
+    return JSONResponse(status_code=422, content=body.model_dump())
+
+
+class Problem(BaseModel):
+    """The body of the API's other errors (401, 403, 404, 409, 502, 503)."""
+
+    detail: str
+    code: str | None = Field(default=None, description="error code, see GET /api/errors/codes")
+
+
+_PROBLEMS = {
+    401: "missing or invalid X-API-Key",
+    403: "the key is read-only: this route needs an admin key",
+    404: "no such resource",
+    409: "refused: the current state does not allow it (the detail says why)",
+    502: "Airflow unreachable or refused the run",
+    503: "a dependency is unavailable (MongoDB, Airflow not ready, backup engine); retry",
+}
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route: the error codes it can answer besides 422."""
+    return {c: {"model": Problem, "description": _PROBLEMS[c]} for c in codes}
 
 
 class ResponseModel(BaseModel):
@@ -289,7 +340,3 @@ class RestorePlan(ResponseModel):
     archive: str
     replaced: list[dict]
     plan: dict
-
-
-class Problem(ResponseModel):
-    detail: str

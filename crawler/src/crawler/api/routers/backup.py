@@ -26,6 +26,8 @@ from crawler.api.schemas import (
     Problem,
     RestorePlan,
     RestoreRequest,
+    invalid_input,
+    problems,
 )
 from crawler.config import Settings
 
@@ -95,7 +97,7 @@ def _known_job(store: jobs.JobStore, job_id: str, response: Response) -> dict | 
     dependencies=AUTH,
     status_code=202,
     response_model=BackupJob,
-    responses=_BUSY,
+    responses={**problems(401, 403, 503), **_BUSY},
 )
 def backup_trigger(
     settings: SettingsDep,
@@ -137,7 +139,12 @@ def backup_trigger(
     return _accepted(response, job)
 
 
-@router.get("/api/backup/", response_model=BackupList, dependencies=READ)
+@router.get(
+    "/api/backup/",
+    response_model=BackupList,
+    dependencies=READ,
+    responses=problems(401, 409, 503),
+)
 @router.get("/api/backup", include_in_schema=False, response_model=BackupList, dependencies=READ)
 def backup_list(settings: SettingsDep):
     return {
@@ -146,7 +153,9 @@ def backup_list(settings: SettingsDep):
     }
 
 
-@router.get("/api/backup/jobs", response_model=BackupJobList, dependencies=READ)
+@router.get(
+    "/api/backup/jobs", response_model=BackupJobList, dependencies=READ, responses=problems(401)
+)
 def backup_jobs(settings: SettingsDep):
     items = jobs.JobStore(settings.backup_dir).jobs()
     return {"items": sorted(items, key=lambda j: j["created"], reverse=True)}
@@ -156,7 +165,7 @@ def backup_jobs(settings: SettingsDep):
     "/api/backup/jobs/{job_id}",
     response_model=BackupJob,
     dependencies=READ,
-    responses={404: {"model": Problem, "description": "no such job"}},
+    responses={**problems(401), 404: {"model": Problem, "description": "no such job"}},
 )
 def backup_job(settings: SettingsDep, job_id: JobId):
     job = jobs.JobStore(settings.backup_dir).get(job_id)
@@ -191,6 +200,7 @@ def _dags_said(dags: dict) -> str:
     status_code=202,
     response_model=BackupJob,
     responses={
+        **problems(401, 403, 503),
         200: {"model": RestorePlan, "description": "check_mode: what would change"},
         404: {"model": Problem, "description": "no such backup"},
         **_BUSY,
@@ -203,18 +213,10 @@ def backup_restore(
     idempotency_key: IdempotencyKey = None,
 ):
     if not body.check_mode and not body.confirm:
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": "invalid input in: body.confirm",
-                "errors": [
-                    {
-                        "field": "body.confirm",
-                        "message": "restore replaces current data: send confirm=true (a safety backup is taken "
-                        "first), or check_mode=true to see what would change",
-                    }
-                ],
-            },
+        return invalid_input(
+            "body.confirm",
+            "restore replaces current data: send confirm=true (a safety backup is taken first), "
+            "or check_mode=true to see what would change",
         )
     store = jobs.JobStore(settings.backup_dir)
     job_id = jobs.job_id_for("restore", idempotency_key)

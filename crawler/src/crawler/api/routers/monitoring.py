@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import PyMongoError
 
@@ -20,6 +20,7 @@ from crawler.api.schemas import (
     MonitoringSummary,
     ServiceHealth,
     as_item,
+    problems,
 )
 from crawler.errors import CODE_PATTERN, ERROR_CODES
 from crawler.monitoring import healing_status
@@ -55,14 +56,26 @@ def health(storage: StorageDep, spool: SpoolDep):
     return JSONResponse(status_code=200 if ok else 503, content=body)
 
 
-@router.get("/metrics", tags=["health"])
+# Documented as what it is, Prometheus' text format, not the router's JSON.
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text exposition format"}},
+)
 def prom_metrics(request: Request, spool: SpoolDep):
     request.app.state.metrics.spool.set(spool.size())
     request.app.state.metrics.spool_quarantined.set(spool.quarantined())
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/errors", tags=["monitoring"], response_model=ErrorList, dependencies=READ)
+@router.get(
+    "/api/errors",
+    tags=["monitoring"],
+    response_model=ErrorList,
+    dependencies=READ,
+    responses=problems(401, 503),
+)
 def errors(
     storage: StorageDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -81,6 +94,7 @@ def errors(
     tags=["monitoring"],
     response_model=dict[str, ErrorCodeInfo],
     dependencies=READ,
+    responses=problems(401),
 )
 def error_codes():
     return {str(c): {"meaning": m, "remedy": r} for c, (m, r) in ERROR_CODES.items()}
@@ -114,6 +128,7 @@ def _summary(status: dict) -> dict:
     response_model=MonitoringHealth | MonitoringSummary,
     # OpenAPI: the key is optional here ({} = no key is also accepted).
     openapi_extra={"security": [{}]},
+    responses=problems(401, 503),
 )
 def monitoring_health(
     settings: SettingsDep,
@@ -132,7 +147,11 @@ def monitoring_health(
 
 
 @router.get(
-    "/api/healing", tags=["monitoring"], response_model=HealingSessionList, dependencies=READ
+    "/api/healing",
+    tags=["monitoring"],
+    response_model=HealingSessionList,
+    dependencies=READ,
+    responses=problems(401, 503),
 )
 def healing_sessions(
     storage: StorageDep,

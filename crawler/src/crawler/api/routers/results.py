@@ -10,14 +10,14 @@ from fastapi.responses import JSONResponse
 
 from crawler import repository
 from crawler.api.dependencies import READ, StorageDep
-from crawler.api.schemas import ResultPage, RunList, as_item
+from crawler.api.schemas import ResultPage, RunList, as_item, problems
 
 # An explicit response class: FastAPI then encodes bodies as it always did.
 # Crawled data: a key of either kind.
 router = APIRouter(default_response_class=JSONResponse, tags=["results"], dependencies=READ)
 
 
-@router.get("/api/results", response_model=ResultPage)
+@router.get("/api/results", response_model=ResultPage, responses=problems(401, 503))
 def results(
     storage: StorageDep,
     source: str | None = None,
@@ -45,7 +45,7 @@ def results(
     }
 
 
-@router.get("/api/runs", response_model=RunList)
+@router.get("/api/runs", response_model=RunList, responses=problems(401, 503))
 def runs(
     storage: StorageDep,
     source: str | None = None,

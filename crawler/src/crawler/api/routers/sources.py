@@ -6,14 +6,16 @@ import logging
 import threading
 
 from fastapi import APIRouter, HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from crawler import repository
 from crawler.api.airflow import trigger_dag_run
 from crawler.api.dependencies import READ, SettingsDep, SourceId, StorageDep
 from crawler.api.routers.backup import NOT_RESTORING, RESTORING
-from crawler.api.schemas import SourceItem, SourceList, as_item
+from crawler.api.schemas import SourceItem, SourceList, as_item, invalid_input, problems
 from crawler.config import Settings
 from crawler.models import Source, SourceIn, SourcePatch
 from crawler.storage import Storage, new_id, now
@@ -29,7 +31,7 @@ def _not_found(source_id: str) -> HTTPException:
     return HTTPException(404, f"source {source_id!r} not found")
 
 
-@router.get("/api/sources", response_model=SourceList)
+@router.get("/api/sources", response_model=SourceList, responses=problems(401, 503))
 def list_sources(storage: StorageDep):
     return {"items": [as_item(d) for d in repository.all_sources(storage)]}
 
@@ -38,7 +40,7 @@ def list_sources(storage: StorageDep):
     "/api/sources",
     status_code=201,
     dependencies=NOT_RESTORING,
-    responses=RESTORING,
+    responses={**problems(401, 403, 503), **RESTORING},
     response_model=SourceItem,
 )
 def create_source(storage: StorageDep, body: SourceIn):
@@ -53,7 +55,9 @@ def create_source(storage: StorageDep, body: SourceIn):
     return as_item(doc)
 
 
-@router.get("/api/sources/{source_id}", response_model=SourceItem)
+@router.get(
+    "/api/sources/{source_id}", response_model=SourceItem, responses=problems(401, 404, 503)
+)
 def get_source(storage: StorageDep, source_id: SourceId):
     doc = repository.get_source(storage, source_id)
     if doc is None:
@@ -64,20 +68,13 @@ def get_source(storage: StorageDep, source_id: SourceId):
 @router.put(
     "/api/sources/{source_id}",
     dependencies=NOT_RESTORING,
-    responses=RESTORING,
+    responses={**problems(401, 403, 503), **RESTORING},
     response_model=SourceItem,
 )
 def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
     if body.name != source_id:
-        raise HTTPException(
-            422,
-            {
-                "detail": "invalid input in: body.name",
-                "errors": [
-                    {"field": "body.name", "message": f"must equal the path id {source_id!r}"}
-                ],
-            },
-        )
+        # a response, not HTTPException(422, {...}): that nests the body in "detail"
+        return invalid_input("body.name", f"must equal the path id {source_id!r}")
     old = repository.get_source(storage, source_id) or {}
     doc = Source(**body.model_dump()).to_doc()
     # what self-healing learnt survives a replace of the definition
@@ -91,7 +88,7 @@ def replace_source(storage: StorageDep, source_id: SourceId, body: SourceIn):
 @router.patch(
     "/api/sources/{source_id}",
     dependencies=NOT_RESTORING,
-    responses=RESTORING,
+    responses={**problems(401, 403, 404, 503), **RESTORING},
     response_model=SourceItem,
 )
 def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
@@ -102,7 +99,14 @@ def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
         **Source.from_doc(old).model_dump(mode="json"),
         **body.model_dump(mode="json", exclude_unset=True),
     }
-    src = Source.model_validate(merged)
+    try:
+        src = Source.model_validate(merged)
+    except ValidationError as exc:
+        # e.g. an explicit null for a field that cannot be empty: the patch is
+        # bad input naming that field, not a 500 (found by the fuzz tier)
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
     doc = src.to_doc()
     doc["created_at"] = old.get("created_at", now())
     doc["updated_at"] = now()
@@ -111,7 +115,10 @@ def patch_source(storage: StorageDep, source_id: SourceId, body: SourcePatch):
 
 
 @router.delete(
-    "/api/sources/{source_id}", status_code=204, dependencies=NOT_RESTORING, responses=RESTORING
+    "/api/sources/{source_id}",
+    status_code=204,
+    dependencies=NOT_RESTORING,
+    responses={**problems(401, 403, 404, 503), **RESTORING},
 )
 def delete_source(storage: StorageDep, source_id: SourceId):
     if not repository.delete_source(storage, source_id):
@@ -123,7 +130,7 @@ def delete_source(storage: StorageDep, source_id: SourceId):
     "/api/sources/{source_id}/crawl",
     status_code=202,
     dependencies=NOT_RESTORING,
-    responses=RESTORING,
+    responses={**problems(401, 403, 404, 502, 503), **RESTORING},
 )
 def trigger_crawl(settings: SettingsDep, storage: StorageDep, source_id: SourceId):
     doc = repository.get_source(storage, source_id)
