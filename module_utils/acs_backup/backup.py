@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import shutil
@@ -267,7 +268,8 @@ def import_archive(source, backup_dir, label="imported", check_mode=False, signi
     if not os.path.isfile(source):
         raise BackupError(f"import_from={source!r} is not a file")
     key = resolve_key(signing_key)
-    started = _dt.datetime.fromtimestamp(os.path.getmtime(source), _dt.UTC)
+    # Never later than now: a future-dated manifest is not trusted (signing.CLOCK_SKEW).
+    started = min(_dt.datetime.fromtimestamp(os.path.getmtime(source), _dt.UTC), utcnow())
     name = backup_name(started, label)
     archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
     if check_mode:
@@ -281,7 +283,19 @@ def import_archive(source, backup_dir, label="imported", check_mode=False, signi
             "signed": key is not None,
             "warnings": [] if key else [NO_KEY_WARNING],
         }
+    created = not os.path.isdir(backup_dir)
     os.makedirs(backup_dir, mode=0o750, exist_ok=True)
+    try:
+        return _import_locked(source, backup_dir, archive, name, label, started, key)
+    except BaseException:
+        if created:
+            # A failed import leaves no trace, not even the directory.
+            with contextlib.suppress(OSError):
+                os.rmdir(backup_dir)
+        raise
+
+
+def _import_locked(source, backup_dir, archive, name, label, started, key):
     with backup_dir_lock(backup_dir, f"import {label}"):
         if os.path.exists(manifest_path_for(archive)):
             raise BackupError(f"backup {name} already exists in {backup_dir}")

@@ -4,25 +4,28 @@ No server is needed: every case here is decided before the engine connects."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
-from module_support import ModuleFail
+from module_support import TEST_SIGNING_KEY, ModuleFail, write_manifest
 
 
-def _fake_backup(backup_dir, name, finished_at, size=10):
-    (backup_dir / f"{name}.archive.gz").write_bytes(b"x" * size)
+def _fake_backup(backup_dir, name, finished_at, size=10, key=TEST_SIGNING_KEY):
+    data = b"x" * size
+    (backup_dir / f"{name}.archive.gz").write_bytes(data)
     manifest = {
         "format": "acs-backup-manifest/1",
         "name": name,
         "label": name.split("-", 1)[1],
+        "archive": f"{name}.archive.gz",
         "size": size,
-        "sha256": "0" * 64,
+        "sha256": hashlib.sha256(data).hexdigest(),
         "started_at": finished_at,
         "finished_at": finished_at,
         "databases": {},
     }
-    (backup_dir / f"{name}.manifest.json").write_text(json.dumps(manifest))
+    return write_manifest(backup_dir / f"{name}.manifest.json", manifest, key)
 
 
 @pytest.mark.parametrize(

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import gzip
-import json
 
 import pytest
-from module_support import ModuleFail
+from module_support import TEST_SIGNING_KEY, ModuleFail, write_manifest
 
 
-def _archive_with_manifest(tmp_path, sha="0" * 64):
+def _archive_with_manifest(tmp_path, sha="0" * 64, key=TEST_SIGNING_KEY, **fields):
     name = "20261127T010203Z-nightly"
     archive = tmp_path / f"{name}.archive.gz"
     archive.write_bytes(gzip.compress(b"\x6d\xe2\x99\x81"))
     manifest = {
         "format": "acs-backup-manifest/1",
         "name": name,
+        "label": "nightly",
+        "archive": archive.name,
         "size": archive.stat().st_size,
         "sha256": sha,
+        "started_at": "2026-11-27T01:02:03.000000Z",
         "finished_at": "2026-11-27T01:02:03.000000Z",
         "databases": {},
+        **fields,
     }
-    (tmp_path / f"{name}.manifest.json").write_text(json.dumps(manifest))
+    write_manifest(tmp_path / f"{name}.manifest.json", manifest, key)
     return archive
 
 
