@@ -78,7 +78,7 @@ def test_forged_manifest_without_the_key_is_ignored_and_refused(mongo_uri, seede
     forged_archive = tmp_path / f"{forged_name}.archive.gz"
     forged_archive.write_bytes(Path(real["path"]).read_bytes())
     manifest = _manifest(real)
-    manifest.pop("signature")
+    manifest.pop("signature", None)
     manifest.update(name=forged_name, archive=forged_archive.name)
     manifest["finished_at"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     (tmp_path / f"{forged_name}.manifest.json").write_text(json.dumps(manifest))
