@@ -51,9 +51,7 @@ def test_backups_are_signed_and_listed(mongo_uri, seeded, tmp_path, signing_key)
     assert engine.scan_backups(str(tmp_path))["rejected"] == []
 
 
-def test_tampered_count_is_not_good_is_reported_and_restore_is_refused(
-    mongo_uri, seeded, tmp_path
-):
+def test_tampered_count_is_not_good_is_reported_and_restore_is_refused(mongo_uri, seeded, tmp_path):
     older, newer = _older_and_newer(mongo_uri, tmp_path)
     manifest = _manifest(newer)
     manifest["databases"]["crawler"]["collections"]["pages"]["documents"] = 5
@@ -64,7 +62,7 @@ def test_tampered_count_is_not_good_is_reported_and_restore_is_refused(
     assert [m["name"] for m in engine.list_backups(str(tmp_path))] == [older["name"]]
     assert engine.last_good_backup(str(tmp_path))["name"] == older["name"]
     assert _reasons(tmp_path) == {newer["name"]: "signature mismatch"}
-    with pytest.raises(engine.BackupError, match="not trusted: signature mismatch.*sign_existing"):
+    with pytest.raises(engine.BackupError, match=r"not trusted: signature mismatch.*sign_existing"):
         engine.restore(mongo_uri, newer["name"], str(tmp_path))
     assert snapshot(seeded) == before
     assert not list(tmp_path.glob("*pre-restore*"))
@@ -88,7 +86,7 @@ def test_forged_manifest_without_the_key_is_ignored_and_refused(mongo_uri, seede
     assert [m["name"] for m in engine.list_backups(str(tmp_path))] == [real["name"]]
     assert engine.last_good_backup(str(tmp_path))["name"] == real["name"]
     assert _reasons(tmp_path) == {forged_name: "unsigned"}
-    with pytest.raises(engine.BackupError, match="not trusted: unsigned.*allow_unsigned"):
+    with pytest.raises(engine.BackupError, match=r"not trusted: unsigned.*allow_unsigned"):
         engine.restore(mongo_uri, str(forged_archive), str(tmp_path))
     # Signed with a key of their own: still not this stack's key.
     write_signed(tmp_path / f"{forged_name}.manifest.json", other_key, key="attacker-key")
@@ -104,7 +102,7 @@ def test_operator_override_restores_an_unsigned_backup(mongo_uri, seeded, tmp_pa
     assert backup["signed"] is False and "UNSIGNED" in backup["warnings"][0]
     before = snapshot(seeded)
     seeded.crawler.pages.delete_many({})
-    with pytest.raises(engine.BackupError, match="no good signed backup.*unsigned"):
+    with pytest.raises(engine.BackupError, match=r"no good signed backup.*unsigned"):
         engine.restore(mongo_uri, None, str(tmp_path), skip_safety_backup=True)
     result = engine.restore(
         mongo_uri, backup["name"], str(tmp_path), skip_safety_backup=True, allow_unsigned=True
@@ -128,7 +126,9 @@ def test_future_dated_manifest_is_ignored(mongo_uri, seeded, tmp_path):
     assert _reasons(tmp_path)[future["name"]].startswith("finished_at in the future")
     with pytest.raises(engine.BackupError, match="finished_at in the future"):
         engine.restore(mongo_uri, future["name"], str(tmp_path), check_mode=True)
-    assert engine.restore(mongo_uri, None, str(tmp_path), check_mode=True)["archive"] == real["path"]
+    assert (
+        engine.restore(mongo_uri, None, str(tmp_path), check_mode=True)["archive"] == real["path"]
+    )
 
 
 def test_small_clock_skew_is_tolerated(mongo_uri, seeded, tmp_path):
