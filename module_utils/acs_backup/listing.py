@@ -103,8 +103,29 @@ def _stale_partial(backup_dir, entry, path, stale_after, idle):
     }, idle
 
 
-def scan_backups(backup_dir, key=None, now=None, stale_after=STALE_PARTIAL_SECONDS):
-    """``{"backups": [...], "rejected": [...]}`` of backup_dir (see the module)."""
+def _set_good(manifest):
+    problem = archive_problem(manifest, manifest["path"])
+    manifest["good"] = problem is None
+    if problem:
+        manifest["problem"] = problem
+    return manifest["good"]
+
+
+def first_good(backups, skip_labels=()):
+    """The newest good one of ``backups`` (newest first), hashing only as far as
+    needed: a backup run or a retention pass does not re-read every archive."""
+    for manifest in backups:
+        if manifest.get("label") in skip_labels:
+            continue
+        good = manifest["good"] if manifest["good"] is not None else _set_good(manifest)
+        if good:
+            return manifest
+    return None
+
+
+def scan_backups(backup_dir, key=None, now=None, stale_after=STALE_PARTIAL_SECONDS, verify=True):
+    """``{"backups": [...], "rejected": [...]}`` of backup_dir (see the module).
+    ``verify=False`` leaves ``good`` None (see ``first_good``)."""
     backups, rejected = [], []
     if not os.path.isdir(backup_dir):
         return {"backups": backups, "rejected": rejected}
@@ -122,10 +143,9 @@ def scan_backups(backup_dir, key=None, now=None, stale_after=STALE_PARTIAL_SECON
                 rejected.append({"name": stem, "reason": reason, "path": path})
                 continue
             apath = os.path.join(backup_dir, stem + ARCHIVE_SUFFIX)
-            problem = archive_problem(manifest, apath)
-            manifest.update(path=apath, manifest_path=path, good=problem is None)
-            if problem:
-                manifest["problem"] = problem
+            manifest.update(path=apath, manifest_path=path, good=None)
+            if verify:
+                _set_good(manifest)
             backups.append(manifest)
         elif entry.endswith(ARCHIVE_SUFFIX) and _NAME_RE.match(stem):
             if stem + MANIFEST_SUFFIX not in present:
@@ -152,7 +172,4 @@ def list_backups(backup_dir, key=None):
 
 def last_good_backup(backup_dir, skip_labels=(), key=None):
     """The newest trusted, verified backup, leaving out those labelled one of ``skip_labels``."""
-    for manifest in list_backups(backup_dir, key):
-        if manifest["good"] and manifest.get("label") not in skip_labels:
-            return manifest
-    return None
+    return first_good(scan_backups(backup_dir, key, verify=False)["backups"], skip_labels)

@@ -12,7 +12,7 @@ import time
 from .backup import run_backup
 from .common import ARCHIVE_SUFFIX, _stem, manifest_path_for, pymongo
 from .errors import BackupError, _PartialRestore
-from .listing import read_manifest_file, scan_backups
+from .listing import first_good, read_manifest_file, scan_backups
 from .locking import backup_dir_lock
 from .manifest import _verify, manifest_counts
 from .native import _client, _current_counts, _server_version
@@ -59,10 +59,8 @@ def resolve_source(
     ``allow_unsigned`` (never for None: the newest is always a trusted one)."""
     key = resolve_key(signing_key)
     if not source:
-        scan = scan_backups(backup_dir, key)
-        newest = next(
-            (m for m in scan["backups"] if m["good"] and m.get("label") != safety_label), None
-        )
+        scan = scan_backups(backup_dir, key, verify=False)
+        newest = first_good(scan["backups"], skip_labels=(safety_label,))
         if newest is None:
             raise BackupError(
                 f"no good signed backup in {backup_dir} other than {safety_label} safety "

@@ -14,7 +14,7 @@ import os
 
 from .common import _parse_iso, utcnow
 from .errors import BackupError
-from .listing import STALE_PARTIAL_SECONDS, scan_backups
+from .listing import STALE_PARTIAL_SECONDS, first_good, scan_backups
 from .s3 import S3Settings, list_remote_backups
 
 # Applied wherever a backup is made (module, API, DAG) unless told otherwise:
@@ -28,7 +28,11 @@ def _select_expired(items, keep_last, max_age_days, now):
     if not keep_last and not max_age_days:
         return []
     cutoff = now - _dt.timedelta(days=max_age_days) if max_age_days else None
-    newest_good = next((m["name"] for m in items if m.get("good", True)), None)
+    # Remote items carry no "good": their manifests are trusted, their archives
+    # were verified at upload.
+    local = bool(items) and "good" in items[0]
+    newest = first_good(items) if local else (items[0] if items else None)
+    newest_good = newest["name"] if newest else None
     expired = []
     for index, manifest in enumerate(items):
         keep = manifest["name"] == newest_good
@@ -71,7 +75,7 @@ def apply_retention(
         if value is not None and (not isinstance(value, (int, float)) or value < 0):
             raise BackupError(f"{field}={value!r} must be a number >= 0")
     now = now or utcnow()
-    scan = scan_backups(backup_dir, signing_key, now, stale_after)
+    scan = scan_backups(backup_dir, signing_key, now, stale_after, verify=False)
     local = _select_expired(scan["backups"], keep_last, max_age_days, now)
     deleted_local = []
     for manifest in local:
