@@ -41,13 +41,15 @@ fi
 if [ "${_AIRFLOW_WWW_USER_CREATE:-false}" = "true" ]; then
   : "${_AIRFLOW_WWW_USER_USERNAME:?set _AIRFLOW_WWW_USER_USERNAME with _AIRFLOW_WWW_USER_CREATE=true}"
   : "${_AIRFLOW_WWW_USER_PASSWORD:?set _AIRFLOW_WWW_USER_PASSWORD with _AIRFLOW_WWW_USER_CREATE=true}"
-  airflow users create \
+  # The password on stdin (asked twice), not as --password where ps shows it;
+  # setsid drops a terminal, so the prompt reads the pipe.
+  printf '%s\n%s\n' "${_AIRFLOW_WWW_USER_PASSWORD}" "${_AIRFLOW_WWW_USER_PASSWORD}" |
+    setsid -w airflow users create \
     --username "${_AIRFLOW_WWW_USER_USERNAME}" \
     --firstname "${_AIRFLOW_WWW_USER_FIRSTNAME:-Airflow}" \
     --lastname "${_AIRFLOW_WWW_USER_LASTNAME:-Admin}" \
     --email "${_AIRFLOW_WWW_USER_EMAIL:-airflowadmin@example.com}" \
-    --role "${_AIRFLOW_WWW_USER_ROLE:-Admin}" \
-    --password "${_AIRFLOW_WWW_USER_PASSWORD}" || true
+    --role "${_AIRFLOW_WWW_USER_ROLE:-Admin}" || true
 fi
 
 exec airflow "$@"

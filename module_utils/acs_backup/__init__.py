@@ -75,7 +75,8 @@ manifests, verification; ``signing`` the signature and the trust verdict;
 ``listing`` what a directory holds; ``adopt`` sign_existing; ``native`` pymongo dump and restore;
 ``containers`` the Docker engine (docker exec, one-off tools container);
 ``runners`` where the tools run (HostTools, ContainerExec, OneOffContainer,
-Native) and the one mongodump/mongorestore command line; ``s3`` remote copies;
+Native) and the one mongodump/mongorestore command line; ``tool_config`` the
+tools' --config file that keeps a password off that command line; ``s3`` remote copies;
 ``retention``; ``backup`` run_backup and import_archive; ``restoring`` restore
 (not named restore.py: the package attribute ``restore`` is the function).
 """

@@ -12,6 +12,7 @@ removed afterwards whatever happened. Its name starts with
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tarfile
 import tempfile
@@ -64,6 +65,42 @@ def _put_file(cont, path, directory, name):
             tar.add(path, arcname=name)
         tar_buf.seek(0)
         return cont.put_archive(directory, tar_buf)
+
+
+def _put_secret(cont, data, inside, owner=(0, 0)):
+    """Write ``data`` into the container as ``inside``, mode 0600 for ``owner``
+    (uid, gid), without a copy on the host's disk; False if refused."""
+    info = tarfile.TarInfo(os.path.basename(inside))
+    info.size, info.mode = len(data), 0o600
+    info.uid, info.gid = owner
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.addfile(info, io.BytesIO(data))
+    return cont.put_archive(os.path.dirname(inside), buf.getvalue())
+
+
+def _exec_owner(cont):
+    """(uid, gid) a docker exec runs as: the container's user, root when unset."""
+    if not (cont.attrs.get("Config") or {}).get("User"):
+        return 0, 0
+    ids = [cont.exec_run(["id", flag]).output.decode().strip() for flag in ("-u", "-g")]
+    if not all(i.isdigit() for i in ids):
+        raise BackupError(f"could not learn the user id of container {cont.name}: {ids}")
+    return int(ids[0]), int(ids[1])
+
+
+@contextlib.contextmanager
+def file_in_container(container, data):
+    """A private file holding ``data`` in the container for a docker exec
+    (readable by the exec's user only), removed afterwards; yields its path."""
+    _client_unused, cont = _docker_container(container)
+    inside = f"/tmp/acs-mongo-tools-{uuid.uuid4().hex}.yaml"  # noqa: S108 - inside the container
+    if not _put_secret(cont, data, inside, _exec_owner(cont)):
+        raise BackupError(f"could not copy the tools' config file into container {container}")
+    try:
+        yield inside
+    finally:
+        cont.exec_run(["rm", "-f", inside])
 
 
 def stream_exec(container, cmd, out):
@@ -143,11 +180,24 @@ def resolve_one_off(image, network):
     return image, network
 
 
-def run_one_off(tool, image, network, cmd, out=None, archive=None, inside=None):
+def _image_owner(cont):
+    """(uid, gid) a new container runs as, when its image names them by number."""
+    user = (cont.attrs.get("Config") or {}).get("User") or "0"
+    uid, _sep, gid = user.partition(":")
+    if uid.isdigit() and (gid or "0").isdigit():
+        return int(uid), int(gid or 0)
+    raise BackupError(
+        f"the tools image runs as user {user!r}: give an image whose user is a number "
+        "(or root), so the tools' private config file can be owned by it"
+    )
+
+
+def run_one_off(tool, image, network, cmd, out=None, archive=None, inside=None, config=None):
     """Run ``cmd`` in a new container from image on network; returns (code, stderr).
 
     mongodump's stdout streams into ``out``; for mongorestore the ``archive``
-    file is copied into the container as ``inside`` before it starts. The
+    file is copied into the container as ``inside`` before it starts, and so
+    is ``config`` ((path, data): the tools' private config file). The
     container is removed in every case, also when the run or the copy fails.
     """
     docker, client = _docker_engine()
@@ -174,6 +224,10 @@ def run_one_off(tool, image, network, cmd, out=None, archive=None, inside=None):
                 cont, archive, os.path.dirname(inside), os.path.basename(inside)
             ):
                 raise BackupError(f"could not copy {archive} into the {tool} container")
+            if config is not None and not _put_secret(
+                cont, config[1], config[0], _image_owner(cont)
+            ):
+                raise BackupError(f"could not copy the config file into the {tool} container")
             # Attached before the start: no output is lost.
             stream = client.api.attach(cont.id, stdout=True, stderr=True, stream=True, demux=True)
             cont.start()

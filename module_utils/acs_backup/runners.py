@@ -12,28 +12,34 @@
 ``plan`` (what check mode reports), ``version`` (the tool for the manifest),
 ``dump`` and ``restore``. The mongodump/mongorestore command line of all of
 them comes from ``tool_argv``.
+
+A URI with a password never goes on a command line (see ``tool_config``):
+the tools read it from a ``--config`` file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import shutil
 import subprocess
 import tempfile
-from urllib.parse import urlsplit, urlunsplit
 
 from . import containers
 from .archive import _CHUNK
 from .common import ARCHIVE_SUFFIX, ENGINE_VERSION
 from .errors import BackupError, _PartialRestore
 from .native import _dump_native, _restore_native
+from .tool_config import has_password, host_tool_config, planned_config, tool_config
 
 ONE_OFF_URI = "mongodb://mongodb:27017"
 CONTAINER_URI = "mongodb://localhost:27017"
 # Where mongorestore finds the archive inside a tools container.
 _RESTORE_INSIDE = "/tmp/acs-restore" + ARCHIVE_SUFFIX  # noqa: S108 - a path inside the container
+# Where the one-off container's tools find their --config file.
+_CONFIG_INSIDE = "/tmp/acs-mongo-tools.yaml"  # noqa: S108 - a path inside the container
 METHODS = ("auto", "host", "mongodump", "docker", "native")
 
 
@@ -63,20 +69,11 @@ def default_container_uri(network=None):
     return ONE_OFF_URI if network else CONTAINER_URI
 
 
-def redact_uri(uri):
-    """The URI with its password replaced, for reports and messages."""
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc or ":" not in parts.netloc.rsplit("@", 1)[0]:
-        return uri
-    user, host = parts.netloc.rsplit("@", 1)
-    netloc = "{}:********@{}".format(user.split(":", 1)[0], host)
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def tool_argv(tool, uri, archive=None, program=None, databases=(), dry_run=False):
+def tool_argv(tool, uri, archive=None, program=None, databases=(), dry_run=False, config=None):
     """The one mongodump/mongorestore command line: mongodump writes the gzip
-    archive to stdout; mongorestore reads ``archive`` and drops what it replaces."""
-    cmd = [program or tool, "--uri=" + uri]
+    archive to stdout; mongorestore reads ``archive`` and drops what it replaces.
+    With ``config`` (the file from ``tool_config``) the URI is read from there."""
+    cmd = [program or tool, "--config=" + config if config else "--uri=" + uri]
     if tool == "mongodump":
         cmd += ["--archive", "--gzip", "--quiet"]
         cmd += ["--db=" + d for d in databases or ()]
@@ -121,8 +118,9 @@ class Runner:
         """A restore rehearsal where the tool has one (only on this host)."""
 
     def _argv(self, uri, archive=None, program=None):
-        """Command line for check mode (``uri`` already redacted) and for the run."""
-        return tool_argv(self.tool, uri, archive, program=program)
+        """Command line for check mode: the run's, the password redacted."""
+        config = planned_config(uri) if has_password(uri) else None
+        return tool_argv(self.tool, uri, archive, program=program, config=config)
 
 
 class HostTools(Runner):
@@ -130,7 +128,7 @@ class HostTools(Runner):
 
     def plan(self, archive=None):
         path = find_tool(self.tool, self.tools_dir)
-        return {"runs_in": "this host", "command": self._argv(redact_uri(self.uri), archive, path)}
+        return {"runs_in": "this host", "command": self._argv(self.uri, archive, path)}
 
     def version(self):
         return {"name": self.tool, "version": _tool_version(find_tool(self.tool, self.tools_dir))}
@@ -142,8 +140,8 @@ class HostTools(Runner):
                 "none, or use method=native"
             )
         path = find_tool("mongodump", self.tools_dir)
-        cmd = tool_argv("mongodump", self.uri, program=path, databases=databases)
-        with tempfile.TemporaryFile() as err:
+        with host_tool_config(self.uri) as config, tempfile.TemporaryFile() as err:
+            cmd = tool_argv("mongodump", self.uri, program=path, databases=databases, config=config)
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
             for chunk in iter(lambda: proc.stdout.read(_CHUNK), b""):
                 out.write(chunk)
@@ -156,8 +154,11 @@ class HostTools(Runner):
 
     def _mongorestore(self, archive, dry_run=False):
         path = find_tool("mongorestore", self.tools_dir)
-        cmd = tool_argv("mongorestore", self.uri, archive, program=path, dry_run=dry_run)
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        with host_tool_config(self.uri) as config:
+            cmd = tool_argv(
+                "mongorestore", self.uri, archive, program=path, dry_run=dry_run, config=config
+            )
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BackupError(
                 f"mongorestore{' --dryRun' if dry_run else ''} failed ({proc.returncode}): "
@@ -179,7 +180,7 @@ class ContainerExec(Runner):
             runs_in = f"container {self.container} (docker exec), output streamed to the host"
         else:
             runs_in = f"container {self.container} (docker exec), archive copied in first"
-        command = self._argv(redact_uri(self.container_uri), _RESTORE_INSIDE)
+        command = self._argv(self.container_uri, _RESTORE_INSIDE)
         return {"runs_in": runs_in, "container": self.container, "command": command}
 
     def manifest_extra(self):
@@ -189,9 +190,16 @@ class ContainerExec(Runner):
         _ok, version = containers._docker_has_tool(self.container, self.tool)
         return {"name": self.tool, "version": version.splitlines()[0] if version else "unknown"}
 
+    def _config(self):
+        """The --config file inside the container (None without a password)."""
+        if not has_password(self.container_uri):
+            return contextlib.nullcontext()
+        return containers.file_in_container(self.container, tool_config(self.container_uri))
+
     def dump(self, out, client, server_version, databases=None, compress_level=6):
-        cmd = tool_argv("mongodump", self.container_uri)
-        code, stderr = containers.stream_exec(self.container, cmd, out)
+        with self._config() as config:
+            cmd = tool_argv("mongodump", self.container_uri, config=config)
+            code, stderr = containers.stream_exec(self.container, cmd, out)
         if code != 0:
             raise BackupError(
                 f"mongodump in container {self.container} exited with {code}: "
@@ -200,8 +208,9 @@ class ContainerExec(Runner):
         return None
 
     def restore(self, archive, client, verified):
-        cmd = tool_argv("mongorestore", self.container_uri, _RESTORE_INSIDE)
-        code, output = containers.exec_with_file(self.container, cmd, archive, _RESTORE_INSIDE)
+        with self._config() as config:
+            cmd = tool_argv("mongorestore", self.container_uri, _RESTORE_INSIDE, config=config)
+            code, output = containers.exec_with_file(self.container, cmd, archive, _RESTORE_INSIDE)
         if code != 0:
             raise BackupError(f"mongorestore in {self.container} failed ({code}): {output}")
 
@@ -220,7 +229,7 @@ class OneOffContainer(Runner):
             "image": self.image,
             "network": self.network,
             "name_prefix": containers.ONE_OFF_PREFIX,
-            "command": self._argv(redact_uri(self.container_uri), _RESTORE_INSIDE),
+            "command": self._argv(self.container_uri, _RESTORE_INSIDE),
             "archive": archive,
         }
 
@@ -232,8 +241,14 @@ class OneOffContainer(Runner):
         return None
 
     def _run(self, tool, **io_args):
-        cmd = tool_argv(tool, self.container_uri, _RESTORE_INSIDE)
-        code, stderr = containers.run_one_off(tool, self.image, self.network, cmd, **io_args)
+        config = None
+        if has_password(self.container_uri):
+            # Copied into the container before it starts, gone with the container.
+            config = (_CONFIG_INSIDE, tool_config(self.container_uri))
+        cmd = tool_argv(tool, self.container_uri, _RESTORE_INSIDE, config=config and config[0])
+        code, stderr = containers.run_one_off(
+            tool, self.image, self.network, cmd, config=config, **io_args
+        )
         where = f"{tool} in a one-off container from {self.image} on network {self.network}"
         return code, where, stderr.strip()[-2000:]
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from crawler._backup_engine import retention
 
 
-def _keys() -> list[str]:
-    keys = [k.strip() for k in os.environ.get("CRAWLER_API_KEYS", "").split(",") if k.strip()]
-    key_file = os.environ.get("CRAWLER_API_KEYS_FILE")
+def _keys(env: str = "CRAWLER_API_KEYS") -> list[str]:
+    """Keys from `env` (comma separated) and the file named by `env`_FILE (one a line)."""
+    keys = [k.strip() for k in os.environ.get(env, "").split(",") if k.strip()]
+    key_file = os.environ.get(f"{env}_FILE")
     if key_file and Path(key_file).is_file():
         keys += [
             ln.strip()
@@ -32,7 +33,9 @@ class Settings:
         default_factory=lambda: os.environ.get("MONGO_URI", "mongodb://mongodb:27017")
     )
     mongo_db: str = field(default_factory=lambda: os.environ.get("MONGO_DB", "crawler"))
+    # Admin keys read and change; read-only keys only read (api/dependencies.py).
     api_keys: list[str] = field(default_factory=_keys)
+    api_read_keys: list[str] = field(default_factory=lambda: _keys("CRAWLER_API_READ_KEYS"))
     selenium_hub_url: str = field(
         default_factory=lambda: os.environ.get("SELENIUM_HUB_URL", "http://selenium-hub:4444")
     )

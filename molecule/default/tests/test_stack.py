@@ -167,6 +167,8 @@ def test_a_dag_run_crawls_a_fixture_site_into_mongodb(host):
         host.file("/root/.airflow-crawler-system/credentials.yml").content_string
     )
     key = {"X-API-Key": creds["api_key"]}
+    assert creds.get("api_read_key"), "site.yml generated no api_read_key (the API's read-only key)"
+    read = {"X-API-Key": creds["api_read_key"]}
     api, airflow = "http://127.0.0.1:8000", "http://127.0.0.1:8080"
     host.check_output(
         "mkdir -p /tmp/fixture-site && echo %s > /tmp/fixture-site/index.html && "
@@ -229,7 +231,10 @@ def test_a_dag_run_crawls_a_fixture_site_into_mongodb(host):
             time.sleep(5)
         assert state == "success", dag_run
 
-        status, results = _request(host, "GET", f"{api}/api/results?source=fixture")
+        # reads need a key: the read-only one reads, and cannot change anything
+        assert _request(host, "GET", f"{api}/api/results?source=fixture")[0] == 401
+        assert _request(host, "DELETE", f"{api}/api/sources/fixture", read)[0] == 403
+        status, results = _request(host, "GET", f"{api}/api/results?source=fixture", read)
         assert status == 200
         assert [item["fields"].get("heading") for item in results["items"]] == ["Fixture page"]
     finally:

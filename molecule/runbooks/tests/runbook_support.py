@@ -46,8 +46,19 @@ def api_healthy(timeout: float = 3) -> bool:
 
 
 def credentials() -> dict:
-    """What site.yml generated (API key, Airflow admin password)."""
+    """What site.yml generated (API keys, Airflow admin password)."""
     return yaml.safe_load(Path("/root/.airflow-crawler-system/credentials.yml").read_text())
+
+
+def read_key() -> dict[str, str]:
+    """X-API-Key with the API's read-only key: every read of /api/ needs a key."""
+    key = credentials().get("api_read_key")
+    if not key:
+        pytest.fail(
+            "/root/.airflow-crawler-system/credentials.yml has no api_read_key: the stack was "
+            "deployed before reads needed a key; deploy again (playbooks/site.yml)"
+        )
+    return {"X-API-Key": key}
 
 
 def mongo_client() -> MongoClient:

@@ -20,6 +20,7 @@ from runbook_support import (
     distinct_result_urls,
     document_counts,
     mongo_client,
+    read_key,
     record,
     run_playbook,
     stored_results,
@@ -252,7 +253,9 @@ def test_recover_crawl_failures_when_chrome_nodes_stop(deployed_stack, tmp_path)
         a.startswith("docker compose restart selenium-hub chrome") for a in report["actions"]
     )
     assert any(f.startswith("test crawl through the Grid: ok") for f in report["findings"])
-    grid = requests.get(f"{API}/api/monitoring/health", timeout=15).json()["grid"]
+    grid = requests.get(f"{API}/api/monitoring/health", headers=read_key(), timeout=15).json()[
+        "grid"
+    ]
     assert grid["ready"] and grid["free_slots"] >= 1
     assert all(after.get(k, 0) >= v for k, v in before.items()), (before, after)
 

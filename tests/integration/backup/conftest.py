@@ -1,10 +1,12 @@
-"""Real servers for the backup tests: FerretDB (MongoDB wire protocol, SQLite)
-and gofakes3 (an S3-compatible HTTP server built from its Go module by
-scripts/build-s3-test-server.sh). The engine is imported from module_utils/
+"""Real servers for the backup tests: FerretDB (MongoDB wire protocol, SQLite),
+gofakes3 (an S3-compatible HTTP server built from its Go module by
+scripts/build-s3-test-server.sh; it accepts any credentials) and moto's server
+(scripts/install-s3-auth-test-server.sh), which checks them. The engine is imported from module_utils/
 exactly as the crawler package and the Ansible modules load it."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -21,6 +23,7 @@ from backup_support import BIN_DIR, REPO
 
 FERRETDB = Path(os.environ.get("ACS_FERRETDB_BIN", BIN_DIR / "ferretdb"))
 GOFAKES3 = BIN_DIR / "gofakes3"
+MOTO_SERVER = Path(os.environ.get("ACS_MOTO_SERVER", BIN_DIR.parent / "moto-venv/bin/moto_server"))
 
 
 def free_port() -> int:
@@ -160,3 +163,69 @@ def s3(s3_server, s3_client):
     bucket = "acs-" + uuid.uuid4().hex[:12]
     s3_client.create_bucket(Bucket=bucket)
     return dict(s3_server, bucket=bucket, prefix="prod/mongodb")
+
+
+# The IAM calls that make the test user before moto starts checking signatures.
+_MOTO_BOOTSTRAP_ACTIONS = 3
+
+
+@pytest.fixture(scope="session")
+def s3_auth_server(tmp_path_factory):
+    """moto's server enforcing IAM auth: only the access key it issued, signed
+    with its secret, gets in (others: InvalidAccessKeyId, SignatureDoesNotMatch).
+    Yields the engine's s3 settings with that key and a bucket of its own."""
+    import boto3
+
+    if not MOTO_SERVER.exists():
+        subprocess.run(["bash", str(REPO / "scripts/install-s3-auth-test-server.sh")], check=True)
+    port = free_port()
+    base = tmp_path_factory.mktemp("s3auth")
+    # The first N requests pass unsigned: exactly the bootstrap below.
+    env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(_MOTO_BOOTSTRAP_ACTIONS))
+    with open(base / "moto.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        wait_port(port, proc)
+        endpoint = f"http://127.0.0.1:{port}"
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bootstrap",
+            aws_secret_access_key="bootstrap",
+        )
+        iam.create_user(UserName="acs-backup")
+        iam.put_user_policy(
+            UserName="acs-backup",
+            PolicyName="s3",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="acs-backup")["AccessKey"]
+        settings = {
+            "endpoint_url": endpoint,
+            "region": "us-east-1",
+            "access_key": key["AccessKeyId"],
+            "secret_key": key["SecretAccessKey"],
+            "bucket": "acs-auth-" + uuid.uuid4().hex[:12],
+            "prefix": "prod/mongodb",
+        }
+        boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=settings["access_key"],
+            aws_secret_access_key=settings["secret_key"],
+        ).create_bucket(Bucket=settings["bucket"])
+        yield settings
+    finally:
+        _stop(proc)

@@ -267,7 +267,9 @@ def test_modules_check_mode_say_what_they_would_run(mongo_uri, stack, tmp_path):
         "name_prefix": "acs-backup-tools-",  # the module runs in its own process
         "command": [
             "mongodump",
-            "--uri=mongodb://backup:********@mongodb:27017",
+            # The password goes to the tool in a file, never on its command line.
+            "--config=<0600 file, removed afterwards, with uri: "
+            "mongodb://backup:********@mongodb:27017>",
             "--archive",
             "--gzip",
             "--quiet",

@@ -1,5 +1,6 @@
 """Upload, verification, remote retention and remote restore against a real
-S3-compatible HTTP server (gofakes3 built from its Go module)."""
+S3-compatible HTTP server (gofakes3 built from its Go module); credentials
+against moto's server, which checks them (gofakes3 takes any)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,48 @@ def test_remote_key_without_manifest_is_refused(mongo_uri, seeded, tmp_path, s3,
     assert snapshot(seeded) == before
 
 
-def test_bad_credentials_name_the_settings(mongo_uri, seeded, tmp_path, s3):
+def test_a_missing_bucket_names_the_settings(mongo_uri, seeded, tmp_path, s3):
     bad = dict(s3, bucket="no-such-bucket-acs")
     with pytest.raises(engine.BackupError, match=r"s3\.endpoint_url, bucket and credentials"):
         engine.run_backup(mongo_uri, str(tmp_path), label="x", s3=bad)
+
+
+def _objects(settings):
+    import boto3
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=settings["endpoint_url"],
+        region_name=settings["region"],
+        aws_access_key_id=settings["access_key"],
+        aws_secret_access_key=settings["secret_key"],
+    )
+    return [o["Key"] for o in client.list_objects_v2(Bucket=settings["bucket"]).get("Contents", [])]
+
+
+@pytest.mark.parametrize(
+    ("wrong", "code"),
+    [
+        ({"secret_key": "not-the-secret"}, "SignatureDoesNotMatch"),
+        ({"access_key": "AKIAACSNOSUCHKEY0000"}, "InvalidAccessKeyId"),
+    ],
+)
+def test_wrong_credentials_fail_the_backup_and_name_the_settings(
+    mongo_uri, seeded, tmp_path, s3_auth_server, wrong, code
+):
+    bad = dict(s3_auth_server, **wrong)
+    with pytest.raises(engine.BackupError) as failed:
+        engine.run_backup(mongo_uri, str(tmp_path), label="x", s3=bad)
+    message = str(failed.value)
+    assert code in message and "s3.endpoint_url, bucket and credentials" in message
+    assert bad["secret_key"] not in message and s3_auth_server["secret_key"] not in message
+    assert _objects(s3_auth_server) == []
+
+
+def test_the_issued_credentials_upload(mongo_uri, seeded, tmp_path, s3_auth_server):
+    """The control of the test above: the same server lets the right key in."""
+    result = engine.run_backup(mongo_uri, str(tmp_path), label="x", s3=s3_auth_server)
+    assert result["remote"]["verified_by"] in ("etag", "download")
+    assert sorted(_objects(s3_auth_server)) == sorted(
+        [result["remote"]["key"], result["remote"]["manifest_key"]]
+    )

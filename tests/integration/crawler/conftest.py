@@ -1,7 +1,9 @@
-"""Fixtures of tests/integration/crawler: they live in crawler_support.py so that
-test modules can import its helpers by a name no other folder uses."""
+"""Fixtures of tests/integration/crawler: they live in crawler_support.py and
+api_support.py so that test modules can import their helpers by a name no
+other folder uses."""
 
 import pytest
+from api_support import *  # noqa: F403
 from crawler_support import *  # noqa: F403
 
 

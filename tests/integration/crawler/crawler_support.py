@@ -67,6 +67,7 @@ def settings(ferretdb, mongo_db_name, tmp_path):
         mongo_uri=ferretdb.uri,
         mongo_db=mongo_db_name,
         api_keys=["test-key-1", "test-key-2"],
+        api_read_keys=["test-read-key"],
         spool_dir=tmp_path / "spool",
         selenium_hub_url=os.environ.get("ACS_TEST_HUB", "http://127.0.0.1:9"),
         backup_dir=tmp_path / "backups",

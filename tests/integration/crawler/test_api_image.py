@@ -44,7 +44,11 @@ def test_api_image_health_turns_healthy_and_follows_mongodb():
             name=f"acs-test-api-{tag}",
             detach=True,
             network=net.name,
-            environment={"MONGO_URI": "mongodb://mongodb:27017", "CRAWLER_API_KEYS": "k1"},
+            environment={
+                "MONGO_URI": "mongodb://mongodb:27017",
+                "CRAWLER_API_KEYS": "k1",
+                "CRAWLER_API_READ_KEYS": "r1",
+            },
             ports={"8000/tcp": ("127.0.0.1", None)},
         )
         containers.append(api)
@@ -63,6 +67,12 @@ def test_api_image_health_turns_healthy_and_follows_mongodb():
         assert r.status_code == 200 and r.json()["components"]["mongodb"]["status"] == "up"
         assert api.attrs["Config"]["User"] not in ("", "0", "root")
         assert requests.post(f"{base}/api/sources", json={}, timeout=5).status_code == 401
+        # the image reads both kinds of key from its environment
+        assert requests.get(f"{base}/api/sources", timeout=5).status_code == 401
+        read = {"X-API-Key": "r1"}
+        assert requests.get(f"{base}/api/sources", headers=read, timeout=5).status_code == 200
+        r = requests.post(f"{base}/api/sources", json={}, headers=read, timeout=5)
+        assert r.status_code == 403
         # JSON log lines with the request id
         assert b'"request_id"' in api.logs()
         mongo.stop(timeout=5)

@@ -20,6 +20,21 @@ REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 PROJECT = "airflow-crawler-system"
 PROJECT_DIR = Path("/opt/airflow-crawler-system")
+CREDENTIALS = Path("/root/.airflow-crawler-system/credentials.yml")
+
+
+def api_key(kind: str = "api_read_key") -> dict[str, str]:
+    """X-API-Key with a key site.yml generated: `api_read_key` (reads) or
+    `api_key` (admin: changes). Every read of /api/ needs one."""
+    import yaml
+
+    key = (yaml.safe_load(CREDENTIALS.read_text()) or {}).get(kind)
+    if not key:
+        pytest.fail(
+            f"{CREDENTIALS} has no {kind}: the stack was deployed before reads needed a "
+            "key; deploy again (playbooks/site.yml)"
+        )
+    return {"X-API-Key": key}
 
 
 @dataclass

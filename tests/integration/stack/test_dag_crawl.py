@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 import yaml
-from stack_support import PROJECT
+from stack_support import PROJECT, api_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -111,7 +111,7 @@ def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials):
         assert state == "success"
 
         results = requests.get(
-            f"{API}/api/results", params={"source": "fixture"}, timeout=10
+            f"{API}/api/results", params={"source": "fixture"}, headers=api_key(), timeout=10
         ).json()
         items = results["items"] if isinstance(results, dict) else results
         assert any(item["fields"].get("heading") == "Fixture page" for item in items), results

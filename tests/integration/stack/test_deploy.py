@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
-from stack_support import PROJECT_DIR, compose, site
+from stack_support import PROJECT_DIR, api_key, compose, site
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -64,7 +64,10 @@ def test_api_health_through_nginx(deployed, url):
 
 def test_nginx_hides_its_version_and_sends_security_headers(deployed):
     cert = str(PROJECT_DIR / "nginx/certs/server.crt")
-    https = requests.get("https://127.0.0.1/api/sources", timeout=10, verify=cert)
+    https = requests.get(
+        "https://127.0.0.1/api/sources", headers=api_key(), timeout=10, verify=cert
+    )
+    assert https.status_code == 200, https.text
     missing = requests.get("https://127.0.0.1/no-such-page", timeout=10, verify=cert)
     for r in (https, missing):
         assert r.headers["Server"] == "nginx"  # no version
@@ -76,6 +79,27 @@ def test_nginx_hides_its_version_and_sends_security_headers(deployed):
     assert plain.status_code == 301
     assert plain.headers["Location"].startswith("https://")
     assert "Strict-Transport-Security" not in plain.headers
+
+
+def test_api_reads_need_a_key_and_changes_an_admin_key(deployed):
+    """On the loopback port and through nginx's HTTPS: a read without a key
+    is 401, a read-only key reads but changes nothing (403), the health
+    checks stay open and show no data."""
+    cert = str(PROJECT_DIR / "nginx/certs/server.crt")
+    for base in ("http://127.0.0.1:8000", "https://127.0.0.1"):
+
+        def get(path, base=base, **kw):
+            return requests.get(f"{base}{path}", timeout=10, verify=cert, **kw)
+
+        assert get("/api/sources").status_code == 401
+        assert get("/api/backup/").status_code == 401
+        assert get("/api/sources", headers=api_key()).status_code == 200
+        assert get("/api/sources", headers=api_key("api_key")).status_code == 200
+        r = requests.post(f"{base}/api/backup/trigger", headers=api_key(), timeout=10, verify=cert)
+        assert r.status_code == 403 and "read-only" in r.json()["detail"]
+        health = get("/api/monitoring/health")
+        assert health.status_code == 200 and "sources" not in health.json()
+        assert "sources" in get("/api/monitoring/health", headers=api_key()).json()
 
 
 def test_public_ports_limit_data_changes_and_hide_metrics(deployed):

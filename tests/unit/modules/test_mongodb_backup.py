@@ -147,7 +147,9 @@ def test_check_mode_plan_for_the_mongodb_container_redacts_the_password(run_modu
         "container": "acs-mongodb-1",
         "command": [
             "mongodump",
-            "--uri=mongodb://backup:********@localhost:27017",
+            # The password goes to the tool in a file, never on its command line.
+            "--config=<0600 file, removed afterwards, with uri: "
+            "mongodb://backup:********@localhost:27017>",
             "--archive",
             "--gzip",
             "--quiet",

@@ -20,6 +20,7 @@ VAULT_KEYS = [
     "airflow_api_secret_key",
     "grafana_admin_password",
     "api_key",
+    "api_read_key",
     "backup_signing_key",
 ]
 

@@ -24,6 +24,7 @@ SECRETS = [
     "api-secret-for-tests",
     "grafana-password-for-tests",
     "api-key-for-tests",
+    "api-read-key-for-tests",
     "backup-signing-key-for-tests",
 ]
 

@@ -220,7 +220,23 @@ class GridStatus(ResponseModel):
     free_slots: int = 0
 
 
+class MonitoringSummary(ResponseModel):
+    """GET /api/monitoring/health without a key: the verdict and counts, no
+    source names, URLs or internal addresses."""
+
+    status: Literal["healthy", "degraded", "failing"]
+    reasons: list[str]
+    window_minutes: int
+    healing_outcomes: dict[str, dict[str, int]]
+    grid: GridStatus
+    spool_records: int
+    spool_quarantined: int = 0
+    note: str
+
+
 class MonitoringHealth(ResponseModel):
+    """GET /api/monitoring/health with a key of either kind: the full status."""
+
     status: Literal["healthy", "degraded", "failing"]
     reasons: list[str]
     window_minutes: int

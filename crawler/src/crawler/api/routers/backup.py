@@ -6,7 +6,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
 
 from crawler import backup as backup_engine
-from crawler.api.dependencies import AUTH, SettingsDep
+from crawler.api.dependencies import AUTH, READ, SettingsDep
 from crawler.api.schemas import BackupList, BackupTrigger, RestoreRequest
 
 router = APIRouter(default_response_class=JSONResponse, tags=["backup"])
@@ -39,8 +39,8 @@ def backup_trigger(settings: SettingsDep, body: BackupTrigger | None = None):
     )
 
 
-@router.get("/api/backup/", response_model=BackupList)
-@router.get("/api/backup", include_in_schema=False, response_model=BackupList)
+@router.get("/api/backup/", response_model=BackupList, dependencies=READ)
+@router.get("/api/backup", include_in_schema=False, response_model=BackupList, dependencies=READ)
 def backup_list(settings: SettingsDep):
     return {
         "backup_dir": str(settings.backup_dir),

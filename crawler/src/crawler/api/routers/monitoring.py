@@ -11,12 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pymongo.errors import PyMongoError
 
 from crawler import __version__, repository
-from crawler.api.dependencies import SettingsDep, SpoolDep, StorageDep
+from crawler.api.dependencies import READ, OptionalKeyDep, SettingsDep, SpoolDep, StorageDep
 from crawler.api.schemas import (
     ErrorCodeInfo,
     ErrorList,
     HealingSessionList,
     MonitoringHealth,
+    MonitoringSummary,
     ServiceHealth,
     as_item,
 )
@@ -61,7 +62,7 @@ def prom_metrics(request: Request, spool: SpoolDep):
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/api/errors", tags=["monitoring"], response_model=ErrorList)
+@router.get("/api/errors", tags=["monitoring"], response_model=ErrorList, dependencies=READ)
 def errors(
     storage: StorageDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -73,27 +74,66 @@ def errors(
     return {"items": [as_item(d) for d in docs], "limit": limit}
 
 
-@router.get("/api/errors/codes", tags=["monitoring"], response_model=dict[str, ErrorCodeInfo])
+# The codes' documentation, behind a key all the same: every /api/ route that
+# returns a body needs one, except the health check below.
+@router.get(
+    "/api/errors/codes",
+    tags=["monitoring"],
+    response_model=dict[str, ErrorCodeInfo],
+    dependencies=READ,
+)
 def error_codes():
     return {str(c): {"meaning": m, "remedy": r} for c, (m, r) in ERROR_CODES.items()}
 
 
-@router.get("/api/monitoring/health", tags=["monitoring"], response_model=MonitoringHealth)
+# Grid fields a health check needs; its error text names internal hosts.
+_GRID_SUMMARY = ("reachable", "ready", "nodes", "total_slots", "free_slots", "queue")
+
+
+def _summary(status: dict) -> dict:
+    """What anyone may see: the verdict and counts. Source names, their
+    figures and the healing sessions' URLs need a key."""
+    grid = status["grid"]
+    return {
+        "status": status["status"],
+        "reasons": status["reasons"],
+        "window_minutes": status["window_minutes"],
+        "healing_outcomes": status["healing_outcomes"],
+        "grid": {k: grid[k] for k in _GRID_SUMMARY if k in grid},
+        "spool_records": status["spool_records"],
+        "spool_quarantined": status["spool_quarantined"],
+        "note": "sources and active_healing_sessions need an X-API-Key (read-only or admin)",
+    }
+
+
+# Open, like /health: monitors and the runbook's first look need no key. With
+# a key (either kind) the answer adds the per-source figures and sessions.
+@router.get(
+    "/api/monitoring/health",
+    tags=["monitoring"],
+    response_model=MonitoringHealth | MonitoringSummary,
+    # OpenAPI: the key is optional here ({} = no key is also accepted).
+    openapi_extra={"security": [{}]},
+)
 def monitoring_health(
     settings: SettingsDep,
     storage: StorageDep,
     spool: SpoolDep,
+    key: OptionalKeyDep,
     window_minutes: Annotated[int | None, Query(ge=1, le=10080)] = None,
 ):
-    return healing_status(
+    status = healing_status(
         storage,
         spool,
         settings.selenium_hub_url,
         window_minutes or settings.health_window_minutes,
     )
+    return status if key else _summary(status)
 
 
-@router.get("/api/healing", tags=["monitoring"], response_model=HealingSessionList)
+@router.get(
+    "/api/healing", tags=["monitoring"], response_model=HealingSessionList, dependencies=READ
+)
 def healing_sessions(
     storage: StorageDep,
     status: Literal["active", "finished"] | None = None,

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from crawler import repository
-from crawler.api.dependencies import StorageDep
+from crawler.api.dependencies import READ, StorageDep
 from crawler.api.schemas import ResultPage, RunList, as_item
 
 # An explicit response class: FastAPI then encodes bodies as it always did.
-router = APIRouter(default_response_class=JSONResponse, tags=["results"])
+# Crawled data: a key of either kind.
+router = APIRouter(default_response_class=JSONResponse, tags=["results"], dependencies=READ)
 
 
 @router.get("/api/results", response_model=ResultPage)

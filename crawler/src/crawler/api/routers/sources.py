@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from crawler import repository
 from crawler.api.airflow import trigger_dag_run
-from crawler.api.dependencies import AUTH, SettingsDep, SourceId, StorageDep
+from crawler.api.dependencies import AUTH, READ, SettingsDep, SourceId, StorageDep
 from crawler.api.schemas import SourceItem, SourceList, as_item
 from crawler.config import Settings
 from crawler.models import Source, SourceIn, SourcePatch
@@ -20,7 +20,8 @@ from crawler.storage import Storage, new_id, now
 log = logging.getLogger("crawler.api")
 
 # An explicit response class: FastAPI then encodes bodies as it always did.
-router = APIRouter(default_response_class=JSONResponse, tags=["sources"])
+# Every route reads sources: a key of either kind; changes add AUTH (admin).
+router = APIRouter(default_response_class=JSONResponse, tags=["sources"], dependencies=READ)
 
 
 def _not_found(source_id: str) -> HTTPException:
