@@ -24,8 +24,15 @@ description:
   - Optionally uploads archive and manifest to S3-compatible storage (AWS, GCS
     through its interoperable endpoint, any S3 server) and verifies size and
     checksum after upload.
+  - Signs the manifest (HMAC-SHA256 with I(signing_key)); without a key the backup
+    is written unsigned, with a warning. Listing, retention and restore trust only
+    signed manifests; unsigned, altered or future-dated ones, archives without a
+    manifest and stale partial files are ignored and reported (I(retention.rejected)).
   - Optionally applies retention afterwards, locally and remotely; the newest good
-    backup is never deleted.
+    (signed, sha256 verified) backup is never deleted.
+  - I(sign_existing=true) adopts backups made before signing existed; each archive is
+    read to its end and checked against its manifest (size, sha256, CRC, document
+    counts) before the manifest is signed.
   - The same engine (the package module_utils/acs_backup/) serves the crawler API and
     Airflow's backup_dag.
 author:
@@ -41,6 +48,8 @@ attributes:
       - Reports the archive path, the method and, in I(plan), where the dump would run
         and its command line (password redacted); for a one-off container also the
         resolved image and the network. Writes nothing, starts no container.
+      - With I(sign_existing), verifies the archives and reports in I(signed) what it
+        would sign; with I(delete_orphans), reports what it would delete.
   diff_mode:
     support: none
 options:
@@ -79,6 +88,27 @@ options:
     description: Retention after the backup, keep backups younger than this many days (0, no age rule).
     type: float
     default: 7
+  delete_orphans:
+    description:
+      - Let retention delete orphans too, archives without a manifest and stale partial
+        files (older than an hour while no backup or restore holds I(backup_dir)).
+        Without it they are only reported, in I(retention.rejected).
+    type: bool
+    default: false
+  sign_existing:
+    description:
+      - Instead of dumping, adopt unsigned backups of I(backup_dir) (made before
+        signing existed), verify each archive fully against its manifest, then sign
+        the manifest with I(signing_key). Needs the key.
+      - A manifest whose signature does not match (altered after signing) is never
+        re-signed; one signed with another (rotated) key only when listed in
+        I(sign_names).
+    type: bool
+    default: false
+  sign_names:
+    description: With I(sign_existing), only these backups (names as listed), default all unsigned ones.
+    type: list
+    elements: str
 """
 
 EXAMPLES = r"""
@@ -106,6 +136,12 @@ EXAMPLES = r"""
     network: airflow-crawler-system_backend
     image: mongo:7.0  # default: the image of the stack's mongodb service
     label: nightly
+
+- name: Adopt the backups made before manifests were signed (check mode first)
+  mongodb_backup:
+    backup_dir: /data/backups
+    sign_existing: true
+    signing_key: "{{ stack_credentials.backup_signing_key }}"
 
 - name: Adopt an archive made by plain mongodump
   mongodb_backup:
@@ -160,9 +196,32 @@ skipped_reason:
   returned: success
   type: str
 retention:
-  description: Backups deleted (or that would be) by retention.
+  description:
+    - Backups deleted (or that would be) by retention, C(deleted), C(deleted_remote),
+      C(deleted_orphans); and C(rejected) (C(rejected_remote) for S3), the files it
+      ignored, each C(name) and C(reason) (for example C(unsigned),
+      C(signature mismatch), C(finished_at in the future), C(missing field sha256),
+      C(archive without manifest), C(stale partial)).
   returned: when keep_last or max_age_days is set
   type: dict
+  sample:
+    deleted: []
+    deleted_remote: []
+    deleted_orphans: []
+    rejected: [{"name": "20261101T030000Z-nightly", "reason": "unsigned"}]
+    rejected_remote: []
+signed:
+  description:
+    - Whether the manifest was signed. With I(sign_existing), the list of backups
+      signed (in check mode, that would be signed).
+  returned: success
+  type: raw
+  sample: true
+refused:
+  description: With I(sign_existing), backups not signed, each C(name) and C(reason).
+  returned: with sign_existing
+  type: list
+  elements: dict
 plan:
   description:
     - In check mode, where the dump would run (C(runs_in)) and its command line
@@ -202,6 +261,9 @@ OPTIONS = dict(
     # the engine's retention.DEFAULT_KEEP_LAST / DEFAULT_MAX_AGE_DAYS (a test keeps them equal)
     keep_last=dict(type="int", default=14),
     max_age_days=dict(type="float", default=7),
+    delete_orphans=dict(type="bool", default=False),
+    sign_existing=dict(type="bool", default=False),
+    sign_names=dict(type="list", elements="str"),
 )
 # An import dumps nothing, so it takes no dump options.
 IMPORT_EXCLUSIVE = [
@@ -219,10 +281,23 @@ def run(module, engine):
     for field in ("keep_last", "max_age_days"):
         if p[field] is not None and p[field] < 0:
             module.fail_json(msg=f"{field}={p[field]} must be >= 0")
+    if p["sign_existing"]:
+        for other in ("import_from", "databases", "if_older_than"):
+            if p[other]:
+                module.fail_json(msg=f"sign_existing=true makes no backup: drop {other}")
+        _sign_existing(module, engine)
+    if p["sign_names"]:
+        module.fail_json(msg="sign_names applies with sign_existing=true only")
+    # Orphans go through the module's own retention call below.
+    own_retention = p["delete_orphans"]
     try:
         if p["import_from"]:
             result = engine.import_archive(
-                p["import_from"], p["backup_dir"], label=p["label"], check_mode=module.check_mode
+                p["import_from"],
+                p["backup_dir"],
+                label=p["label"],
+                check_mode=module.check_mode,
+                signing_key=p["signing_key"],
             )
         else:
             uri, tools = server_and_tools(p, engine)
@@ -233,8 +308,8 @@ def run(module, engine):
                 databases=p["databases"],
                 **tools,
                 if_older_than=p["if_older_than"],
-                keep_last=p["keep_last"],
-                max_age_days=p["max_age_days"],
+                keep_last=None if own_retention else p["keep_last"],
+                max_age_days=None if own_retention else p["max_age_days"],
                 check_mode=module.check_mode,
             )
         if (p["keep_last"] is not None or p["max_age_days"] is not None) and (
@@ -246,18 +321,59 @@ def run(module, engine):
                 p["max_age_days"],
                 s3=p["s3"],
                 check_mode=module.check_mode,
+                signing_key=p["signing_key"],
+                delete_orphans=p["delete_orphans"],
             )
             result["changed"] = result.get("changed") or result["retention"]["changed"]
     except (engine.BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc))
+    for warning in result.pop("warnings", None) or ():
+        module.warn(warning)
+    _warn_rejected(module, result.get("retention"))
     manifest = {
         k: v
         for k, v in result.items()
-        if k not in ("changed", "skipped_reason", "retention", "check_mode", "remote_url", "plan")
+        if k
+        not in (
+            "changed",
+            "skipped_reason",
+            "retention",
+            "check_mode",
+            "remote_url",
+            "plan",
+            "signed",
+        )
     }
     result["manifest"] = manifest
     result.setdefault("remote_url", None)
     result.setdefault("skipped_reason", None)
+    module.exit_json(**result)
+
+
+def _warn_rejected(module, retention):
+    """Files nobody may rely on are worth a line in the play's output."""
+    rejected = (retention or {}).get("rejected", []) + (retention or {}).get("rejected_remote", [])
+    if rejected:
+        module.warn(
+            "ignored as not trusted (see retention.rejected): "
+            + "; ".join(f"{r['name']}: {r['reason']}" for r in rejected[:10])
+            + (f" and {len(rejected) - 10} more" if len(rejected) > 10 else "")
+        )
+
+
+def _sign_existing(module, engine):
+    p = module.params
+    try:
+        result = engine.sign_existing(
+            p["backup_dir"],
+            names=p["sign_names"],
+            signing_key=p["signing_key"],
+            check_mode=module.check_mode,
+        )
+    except engine.BackupError as exc:
+        module.fail_json(msg=str(exc))
+    for item in result["refused"]:
+        module.warn(f"not signed: {item['name']}: {item['reason']}")
     module.exit_json(**result)
 
 

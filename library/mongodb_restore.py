@@ -17,6 +17,10 @@ description:
     CRC, document counts; plus C(mongorestore --dryRun) when the tools are used). A
     missing manifest, a checksum mismatch or a truncated archive fails and changes
     nothing.
+  - The manifest must be signed with I(signing_key) (see M(mongodb_backup)); an
+    unsigned, altered or future-dated one is refused, naming the reason, unless
+    I(allow_unsigned=true). The default source is the newest signed and verified
+    backup; untrusted ones are never picked.
   - Then it takes a safety backup of the current state (label C(pre-restore)), as
     the operators' runbook demands. Only I(skip_safety_backup=true) skips it, with a
     warning.
@@ -65,6 +69,16 @@ options:
     description: Label of the safety backup.
     type: str
     default: pre-restore
+  allow_unsigned:
+    description:
+      - Restore the named I(source) even though its manifest is not trusted
+        (unsigned, altered after signing, signed with another key, future-dated).
+        The archive is still verified against that manifest. Only for an operator
+        sure of the file; the way to keep a backup made before signing existed is
+        M(mongodb_backup) with I(sign_existing=true).
+      - Never applies when I(source) is not given, and the HTTP API has no such switch.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -141,6 +155,7 @@ OPTIONS = dict(
     backup_dir=dict(type="path", default="/data/backups"),
     skip_safety_backup=dict(type="bool", default=False),
     safety_label=dict(type="str", default="pre-restore"),
+    allow_unsigned=dict(type="bool", default=False),
 )
 
 
@@ -164,6 +179,13 @@ def run(module, engine):
             "skip_safety_backup=true: NO safety backup is taken; the current data of every "
             "collection in the archive will be lost for good"
         )
+    if p["allow_unsigned"]:
+        if not p["source"]:
+            module.fail_json(msg="allow_unsigned=true needs source: name the backup to restore")
+        module.warn(
+            "allow_unsigned=true: the manifest's signature is not required; restore only a "
+            "file you know (adopt old backups with mongodb_backup sign_existing=true instead)"
+        )
     try:
         engine.validate_label(p["safety_label"])
         uri, tools = server_and_tools(p, engine)
@@ -175,6 +197,7 @@ def run(module, engine):
             skip_safety_backup=p["skip_safety_backup"],
             safety_label=p["safety_label"],
             check_mode=module.check_mode,
+            allow_unsigned=p["allow_unsigned"],
         )
     except (engine.BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc))

@@ -42,6 +42,7 @@ def mongodb_tools_argspec():
         tools_dir=dict(type="path"),
         lock_timeout=dict(type="float", default=0),
         s3=dict(type="dict", options=s3_argument_spec()),
+        signing_key=dict(type="str", no_log=True),
     )
 
 
@@ -71,6 +72,7 @@ def mongodb_tools_options(params, default_container_uri):
         tools_dir=params["tools_dir"],
         s3=params["s3"],
         lock_timeout=params["lock_timeout"],
+        signing_key=params["signing_key"],
     )
 
 

@@ -22,10 +22,22 @@ Public functions (everything else is internal):
     ``check_mode``. Returns the manifest plus ``path``, ``manifest_path``,
     ``changed``, ``skipped_reason``, ``remote_url``, ``retention``.
 
-``list_backups(backup_dir) -> list[dict]``
-    Manifests of complete backups, newest first, each with ``path``,
-    ``manifest_path`` and ``good`` (archive present with the manifest's size).
-    ``last_good_backup(backup_dir)`` returns the newest good one or None.
+Manifests are trusted only when signed (``signing``): an HMAC-SHA256 with
+the key ``signing_key=`` / ``ACS_BACKUP_SIGNING_KEY`` /
+``ACS_BACKUP_SIGNING_KEY_FILE``. Without a key backups are written unsigned
+(the result's ``warnings`` say so) and no reader trusts them.
+
+``scan_backups(backup_dir) -> {"backups": [...], "rejected": [...]}``
+    Trusted manifests, newest first, each with ``path``, ``manifest_path``
+    and ``good`` (archive present with the signed size and sha256); and
+    ``{name, reason, path}`` of what is ignored: unsigned, altered,
+    future-dated or broken manifests, archives without manifest, stale
+    partial files. ``list_backups(backup_dir)`` is the first list,
+    ``last_good_backup(backup_dir)`` its newest good one or None.
+
+``sign_existing(backup_dir, names=None, check_mode=False) -> dict``
+    Adopt backups made before signing: verify each archive fully against its
+    unsigned manifest, then sign it.
 
 ``verify_backup(archive_path, manifest=None) -> dict``
     Check the manifest's sha256 and size, then read the archive to its end
@@ -34,7 +46,8 @@ Public functions (everything else is internal):
 
 ``restore(uri, source, backup_dir, **options) -> dict``
     ``source`` is an archive path, a manifest path, a backup name, a remote
-    key (with ``s3``) or None for the newest good backup. Verifies first,
+    key (with ``s3``) or None for the newest good backup. A named backup
+    that is not trusted is refused unless ``allow_unsigned=True``. Verifies first,
     takes a safety backup unless ``skip_safety_backup=True``, restores with
     drop semantics, then checks the counts against the manifest; on a
     failure after data may have been dropped it puts the safety backup back.
@@ -45,20 +58,23 @@ Public functions (everything else is internal):
 
 ``import_archive(source, backup_dir, label="imported") -> dict``
     Adopt an archive made by plain ``mongodump --archive --gzip``: read it to
-    the end, copy it into backup_dir and write its manifest.
+    the end, copy it into backup_dir and write its manifest (the copy is read
+    in full before it is signed).
 
 ``apply_retention(backup_dir, keep_last=None, max_age_days=None, s3=None,
 check_mode=False) -> dict``
     Delete backups that are neither among the newest ``keep_last`` nor
     younger than ``max_age_days``, locally and (with ``s3``) remotely; the
-    newest good backup is never deleted.
+    newest good backup is never deleted. Untrusted manifests and orphans are
+    reported (``rejected``); orphans are deleted only with ``delete_orphans``.
 
 All failures raise ``BackupError`` whose message names the problem and the fix.
 
 The parts, one concern a module (relative imports inside the package):
 ``errors`` BackupError; ``common`` pymongo import, names, labels, durations;
 ``archive`` the mongodump archive format (CRC-64, writer, reader); ``manifest``
-manifests, listing, verification; ``native`` pymongo dump and restore;
+manifests, verification; ``signing`` the signature and the trust verdict;
+``listing`` what a directory holds; ``adopt`` sign_existing; ``native`` pymongo dump and restore;
 ``containers`` the Docker engine (docker exec, one-off tools container);
 ``runners`` where the tools run (HostTools, ContainerExec, OneOffContainer,
 Native) and the one mongodump/mongorestore command line; ``tool_config`` the
@@ -70,11 +86,13 @@ restore-in-progress marker; ``backup`` run_backup and import_archive; ``restorin
 
 from __future__ import annotations
 
+from .adopt import sign_existing
 from .archive import ArchiveReader, ArchiveWriter, crc64, read_archive
 from .backup import import_archive, run_backup
 from .common import ENGINE_VERSION, HAS_PYMONGO, parse_duration, validate_label
 from .errors import BackupError
-from .manifest import last_good_backup, list_backups, manifest_counts, verify_backup
+from .listing import last_good_backup, list_backups, scan_backups
+from .manifest import manifest_counts, verify_backup
 from .restoring import restore
 from .retention import apply_retention
 from .runners import default_container_uri, find_tool
@@ -99,6 +117,8 @@ __all__ = [
     "read_archive",
     "restore",
     "run_backup",
+    "scan_backups",
+    "sign_existing",
     "validate_label",
     "verify_backup",
 ]

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import shutil
@@ -27,18 +28,14 @@ from .common import (
     validate_label,
 )
 from .errors import BackupError
+from .listing import last_good_backup
 from .locking import backup_dir_lock
-from .manifest import (
-    _describe,
-    _public_manifest,
-    _totals,
-    _write_json_atomic,
-    last_good_backup,
-)
+from .manifest import _describe, _public_manifest, _totals, _write_json_atomic
 from .native import _client, _server_version
 from .retention import apply_retention
 from .runners import choose_runner
 from .s3 import S3Settings, _put_manifest, upload_backup
+from .signing import NO_KEY_WARNING, resolve_key, sign
 
 
 def _new_manifest(name, label, hashing, times, method, tool, server_version, counts, **extra):
@@ -72,9 +69,9 @@ def _new_manifest(name, label, hashing, times, method, tool, server_version, cou
 MIN_FREE_BYTES = 64 * 1024 * 1024
 
 
-def _check_free_space(backup_dir, min_free_bytes):
+def _check_free_space(backup_dir, min_free_bytes, key):
     """Refuse before the dump starts, not half way through it."""
-    newest = last_good_backup(backup_dir)
+    newest = last_good_backup(backup_dir, key=key)
     needed = max(int(min_free_bytes), 2 * int((newest or {}).get("size") or 0))
     free = shutil.disk_usage(backup_dir).free
     if free < needed:
@@ -116,6 +113,7 @@ def run_backup(
     now=None,
     lock_timeout=0.0,
     min_free_bytes=MIN_FREE_BYTES,
+    signing_key=None,
     **tools,
 ):
     """Make one backup (see the package docstring); returns a result dict.
@@ -123,11 +121,14 @@ def run_backup(
     ``tools`` are the method options: method, container, container_uri,
     tools_dir, network, image (``runners.choose_runner``). The backup holds
     the directory's lock (``locking``), waiting ``lock_timeout`` seconds for
-    a backup or restore already running."""
+    a backup or restore already running. The manifest is signed with
+    ``signing_key`` (else the key of the environment, ``signing``); without
+    a key it is written unsigned and the result's ``warnings`` say so."""
     validate_label(label)
+    key = resolve_key(signing_key)
     min_age = parse_duration(if_older_than)
     if min_age is not None:
-        newest = last_good_backup(backup_dir)
+        newest = last_good_backup(backup_dir, key=key)
         if newest is not None:
             age = ((now or utcnow()) - _parse_iso(newest["finished_at"])).total_seconds()
             if age < min_age:
@@ -139,6 +140,8 @@ def run_backup(
                         f"if_older_than={if_older_than}"
                     ),
                     remote_url=(newest.get("remote") or {}).get("url"),
+                    signed=True,
+                    warnings=[],
                 )
                 return result
     runner = choose_runner("mongodump", uri, **tools)
@@ -157,13 +160,15 @@ def run_backup(
             "plan": runner.plan(),
             "remote_url": S3Settings(s3).url(name + ARCHIVE_SUFFIX) if s3 else None,
             "skipped_reason": None,
+            "signed": key is not None,
+            "warnings": [] if key else [NO_KEY_WARNING],
         }
     try:
         os.makedirs(backup_dir, mode=0o750, exist_ok=True)
     except OSError as exc:
         raise _os_error(exc, backup_dir, backup_dir) from exc
     with backup_dir_lock(backup_dir, f"backup {label}", lock_timeout):
-        _check_free_space(backup_dir, min_free_bytes)
+        _check_free_space(backup_dir, min_free_bytes, key)
         # Named once the lock is held: a backup that waited is named when it runs.
         started = now or utcnow()
         name = _unused_name(backup_dir, started, label)
@@ -175,23 +180,32 @@ def run_backup(
             started=started,
             databases=databases,
             compress_level=compress_level,
+            key=key,
         )
         if s3:
             mpath = manifest["manifest_path"]
             settings, s3client, remote = upload_backup(manifest, s3)
             manifest["remote"] = remote
+            # Signed again: "remote" is part of what the signature covers.
+            sign(manifest, key)
             _put_manifest(settings, s3client, manifest)
             _write_json_atomic(mpath, _public_manifest(manifest))
         result = dict(manifest)
         result.update(
-            changed=True, skipped_reason=None, remote_url=(manifest["remote"] or {}).get("url")
+            changed=True,
+            skipped_reason=None,
+            remote_url=(manifest["remote"] or {}).get("url"),
+            signed=key is not None,
+            warnings=[] if key else [NO_KEY_WARNING],
         )
         if keep_last or max_age_days:
-            result["retention"] = apply_retention(backup_dir, keep_last, max_age_days, s3=s3)
+            result["retention"] = apply_retention(
+                backup_dir, keep_last, max_age_days, s3=s3, signing_key=key
+            )
         return result
 
 
-def _dump(uri, runner, archive, *, label, started, databases, compress_level):
+def _dump(uri, runner, archive, *, label, started, databases, compress_level, key=None):
     """Write ``archive`` (through a partial file) and its manifest; the manifest."""
     backup_dir, name = os.path.dirname(archive), _stem(archive)
     client = _client(uri)
@@ -231,6 +245,7 @@ def _dump(uri, runner, archive, *, label, started, databases, compress_level):
         name, label, hashing, times, runner.method, tool, server_version, counts
     )
     manifest.update(runner.manifest_extra())
+    sign(manifest, key)
     mpath = manifest_path_for(archive)
     try:
         _write_json_atomic(mpath, manifest)
@@ -240,44 +255,83 @@ def _dump(uri, runner, archive, *, label, started, databases, compress_level):
     return manifest
 
 
-def import_archive(source, backup_dir, label="imported", check_mode=False):
+def import_archive(source, backup_dir, label="imported", check_mode=False, signing_key=None):
     """Adopt an archive made elsewhere (plain ``mongodump --archive --gzip``).
 
-    Reads it to the end first (structure, CRCs), then copies it into
-    backup_dir under the usual name with a manifest built from its contents,
-    so it restores like any other backup. A foreign file never becomes
-    restorable without this explicit step.
+    Copies it into backup_dir (through a partial file, hashing while it
+    copies), then reads THAT COPY to its end (structure, CRCs, counts): the
+    manifest, and its signature, describe only bytes that were read in full,
+    even when the source changes or is still being written meanwhile. A
+    foreign file never becomes restorable without this explicit step.
     """
     validate_label(label)
     if not os.path.isfile(source):
         raise BackupError(f"import_from={source!r} is not a file")
-    reader = read_archive(source)
-    started = _dt.datetime.fromtimestamp(os.path.getmtime(source), _dt.UTC)
+    key = resolve_key(signing_key)
+    # Never later than now: a future-dated manifest is not trusted (signing.CLOCK_SKEW).
+    started = min(_dt.datetime.fromtimestamp(os.path.getmtime(source), _dt.UTC), utcnow())
     name = backup_name(started, label)
     archive = os.path.join(backup_dir, name + ARCHIVE_SUFFIX)
     if check_mode:
-        return {"changed": True, "check_mode": True, "name": name, "path": archive}
+        # Read it through, so check mode fails where the import would.
+        read_archive(source)
+        return {
+            "changed": True,
+            "check_mode": True,
+            "name": name,
+            "path": archive,
+            "signed": key is not None,
+            "warnings": [] if key else [NO_KEY_WARNING],
+        }
+    created = not os.path.isdir(backup_dir)
     os.makedirs(backup_dir, mode=0o750, exist_ok=True)
-    if os.path.exists(manifest_path_for(archive)):
-        raise BackupError(f"backup {name} already exists in {backup_dir}")
-    partial = archive + ".partial"
-    with open(source, "rb") as src, open(partial, "wb") as dst:
-        hashing = _HashingWriter(dst)
-        shutil.copyfileobj(src, hashing, _CHUNK)
-    os.replace(partial, archive)
-    header = reader.header or {}
-    manifest = _new_manifest(
-        name,
-        label,
-        hashing,
-        (started, started, 0.0),
-        "import",
-        {"name": "mongodump", "version": header.get("tool_version", "unknown")},
-        header.get("server_version", "unknown"),
-        reader.counts,
-        imported_from=os.path.abspath(source),
+    try:
+        return _import_locked(source, backup_dir, archive, name, label, started, key)
+    except BaseException:
+        if created:
+            # A failed import leaves no trace, not even the directory.
+            with contextlib.suppress(OSError):
+                os.rmdir(backup_dir)
+        raise
+
+
+def _import_locked(source, backup_dir, archive, name, label, started, key):
+    with backup_dir_lock(backup_dir, f"import {label}"):
+        if os.path.exists(manifest_path_for(archive)):
+            raise BackupError(f"backup {name} already exists in {backup_dir}")
+        partial = f"{archive}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+        try:
+            with open(source, "rb") as src, open(partial, "wb") as dst:
+                hashing = _HashingWriter(dst)
+                shutil.copyfileobj(src, hashing, _CHUNK)
+                dst.flush()
+                os.fsync(dst.fileno())
+            reader = read_archive(partial, name=source)
+            os.replace(partial, archive)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+        header = reader.header or {}
+        manifest = _new_manifest(
+            name,
+            label,
+            hashing,
+            (started, started, 0.0),
+            "import",
+            {"name": "mongodump", "version": header.get("tool_version", "unknown")},
+            header.get("server_version", "unknown"),
+            reader.counts,
+            imported_from=os.path.abspath(source),
+        )
+        sign(manifest, key)
+        mpath = manifest_path_for(archive)
+        _write_json_atomic(mpath, manifest)
+    manifest.update(
+        path=archive,
+        manifest_path=mpath,
+        good=True,
+        changed=True,
+        signed=key is not None,
+        warnings=[] if key else [NO_KEY_WARNING],
     )
-    mpath = manifest_path_for(archive)
-    _write_json_atomic(mpath, manifest)
-    manifest.update(path=archive, manifest_path=mpath, good=True, changed=True)
     return manifest

@@ -95,3 +95,24 @@ def backup_dir_lock(backup_dir, operation, timeout=0.0):
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def is_idle(backup_dir):
+    """True when no other backup, restore or import holds ``backup_dir`` (this
+    thread holding it counts as idle: its own files are finished). A file that
+    only a lock holder writes (a partial archive) is then a crash's leftover."""
+    if os.path.realpath(backup_dir) in (getattr(_held, "dirs", None) or ()):
+        return True
+    try:
+        fd = os.open(backup_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)

@@ -1,6 +1,6 @@
 # Copyright: Airflow Crawler System contributors
 # Apache License 2.0
-"""Manifests beside the archives: writing, loading, listing, verification."""
+"""Manifests beside the archives: writing, loading, verification (listing: listing.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,7 @@ import json
 import os
 
 from .archive import _CHUNK, read_archive
-from .common import (
-    _NAME_RE,
-    ARCHIVE_SUFFIX,
-    MANIFEST_FORMAT,
-    MANIFEST_SUFFIX,
-    _stem,
-    manifest_path_for,
-)
+from .common import MANIFEST_FORMAT, manifest_path_for
 from .errors import BackupError
 
 
@@ -70,38 +63,6 @@ def manifest_counts(manifest):
         db: {c: info["documents"] for c, info in entry["collections"].items()}
         for db, entry in manifest.get("databases", {}).items()
     }
-
-
-def list_backups(backup_dir):
-    """Complete backups in backup_dir (those with a manifest), newest first."""
-    found = []
-    if not os.path.isdir(backup_dir):
-        return found
-    for entry in os.listdir(backup_dir):
-        if not entry.endswith(MANIFEST_SUFFIX) or not _NAME_RE.match(_stem(entry)):
-            continue
-        mpath = os.path.join(backup_dir, entry)
-        try:
-            manifest = load_manifest(mpath)
-        except BackupError:
-            continue
-        apath = os.path.join(backup_dir, _stem(entry) + ARCHIVE_SUFFIX)
-        try:
-            good = os.path.getsize(apath) == manifest.get("size")
-        except OSError:
-            good = False
-        manifest.update(path=apath, manifest_path=mpath, good=good)
-        found.append(manifest)
-    found.sort(key=lambda m: (m.get("finished_at", ""), m["name"]), reverse=True)
-    return found
-
-
-def last_good_backup(backup_dir, skip_labels=()):
-    """The newest good backup, leaving out those labelled one of ``skip_labels``."""
-    for manifest in list_backups(backup_dir):
-        if manifest["good"] and manifest.get("label") not in skip_labels:
-            return manifest
-    return None
 
 
 def _fingerprint(handle):

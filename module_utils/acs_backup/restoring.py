@@ -10,42 +10,81 @@ import os
 import time
 
 from .backup import run_backup
-from .common import ARCHIVE_SUFFIX, _stem, pymongo
+from .common import ARCHIVE_SUFFIX, _stem, manifest_path_for, pymongo
 from .errors import BackupError, _PartialRestore
+from .listing import first_good, read_manifest_file, scan_backups
 from .locking import backup_dir_lock
-from .manifest import _verify, last_good_backup, manifest_counts
+from .manifest import _verify, manifest_counts
 from .marker import restore_marker
 from .native import _client, _current_counts, _server_version
 from .runners import choose_runner
 from .s3 import download_backup
+from .signing import refusal, resolve_key, trust_problem
 
 
-def resolve_source(source, backup_dir, s3=None, download_dir=None, safety_label="pre-restore"):
+def _ignored(rejected, limit=5):
+    """The untrusted backups left out, for the message that none is left."""
+    if not rejected:
+        return ""
+    shown = "; ".join(f"{r['name']}: {r['reason']}" for r in rejected[:limit])
+    more = f" and {len(rejected) - limit} more" if len(rejected) > limit else ""
+    return (
+        f"; ignored as not trusted: {shown}{more} (adopt backups made before signing with "
+        "mongodb_backup sign_existing=true)"
+    )
+
+
+def _check_trust(archive, key, allow_unsigned):
+    """Refuse an archive whose manifest is not trusted, unless the operator overrides."""
+    manifest, reason = read_manifest_file(manifest_path_for(archive))
+    if manifest is None:
+        return  # _verify names the missing or unreadable manifest
+    reason = trust_problem(manifest, key, _stem(archive))
+    if reason and not allow_unsigned:
+        raise refusal(_stem(archive), reason)
+
+
+def resolve_source(
+    source,
+    backup_dir,
+    s3=None,
+    download_dir=None,
+    safety_label="pre-restore",
+    allow_unsigned=False,
+    signing_key=None,
+):
     """Archive path for a path, manifest, name, remote key, or None: the newest
-    good backup that is not a safety backup (restoring twice in a row must not
-    bring back the data the first restore replaced)."""
+    good (signed and verified) backup that is not a safety backup (restoring
+    twice in a row must not bring back the data the first restore replaced).
+    A named backup whose manifest is not trusted is refused unless
+    ``allow_unsigned`` (never for None: the newest is always a trusted one)."""
+    key = resolve_key(signing_key)
     if not source:
-        newest = last_good_backup(backup_dir, skip_labels=(safety_label,))
+        scan = scan_backups(backup_dir, key, verify=False)
+        newest = first_good(scan["backups"], skip_labels=(safety_label,))
         if newest is None:
             raise BackupError(
-                f"no good backup in {backup_dir} other than {safety_label} safety backups: "
-                "pass restore_from=PATH_OR_REMOTE_KEY (a safety backup is restored only when named)"
+                f"no good signed backup in {backup_dir} other than {safety_label} safety "
+                "backups: pass restore_from=PATH_OR_REMOTE_KEY (a safety backup is restored only "
+                "when named)" + _ignored([r for r in scan["rejected"] if not r.get("orphan")])
             )
         return newest["path"]
     if os.path.isabs(source) or os.path.exists(source):
         if not os.path.exists(source):
             raise BackupError(f"restore source {source} does not exist")
         stem = _stem(source)
-        return os.path.join(os.path.dirname(os.path.abspath(source)), stem + ARCHIVE_SUFFIX)
-    local = os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)
-    if os.path.exists(local):
-        return local
-    if s3:
-        return download_backup(s3, source, download_dir or backup_dir)
-    raise BackupError(
-        f"restore source {source!r} is neither a file nor a backup in {backup_dir} "
-        "(give s3 settings for a remote key)"
-    )
+        archive = os.path.join(os.path.dirname(os.path.abspath(source)), stem + ARCHIVE_SUFFIX)
+    elif os.path.exists(os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)):
+        archive = os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)
+    elif s3:
+        archive = download_backup(s3, source, download_dir or backup_dir)
+    else:
+        raise BackupError(
+            f"restore source {source!r} is neither a file nor a backup in {backup_dir} "
+            "(give s3 settings for a remote key)"
+        )
+    _check_trust(archive, key, allow_unsigned)
+    return archive
 
 
 def restore(
@@ -57,6 +96,8 @@ def restore(
     safety_label="pre-restore",
     check_mode=False,
     lock_timeout=0.0,
+    allow_unsigned=False,
+    signing_key=None,
     **tools,
 ):
     """Verify, take a safety backup, restore with --drop semantics, check counts.
@@ -74,7 +115,14 @@ def restore(
     )
     with lock:
         runner = choose_runner("mongorestore", uri, **tools)
-        archive = resolve_source(source, backup_dir, s3=s3, safety_label=safety_label)
+        archive = resolve_source(
+            source,
+            backup_dir,
+            s3=s3,
+            safety_label=safety_label,
+            allow_unsigned=allow_unsigned,
+            signing_key=signing_key,
+        )
         manifest, verified = _verify(archive)
         counts = manifest_counts(manifest)
         # A one-off container's image and network, once resolved, serve the safety backup too.
@@ -108,7 +156,12 @@ def restore(
                 safety = None
                 if not skip_safety_backup:
                     planned = run_backup(
-                        uri, backup_dir, label=safety_label, check_mode=True, **tools
+                        uri,
+                        backup_dir,
+                        label=safety_label,
+                        check_mode=True,
+                        signing_key=signing_key,
+                        **tools,
                     )
                     safety = {"path": planned["path"], "method": planned["method"]}
                     safety.update(planned["plan"])
@@ -125,7 +178,7 @@ def restore(
             with restore_marker(backup_dir, archive):
                 if not skip_safety_backup:
                     result["safety_backup"] = run_backup(
-                        uri, backup_dir, label=safety_label, **tools
+                        uri, backup_dir, label=safety_label, signing_key=signing_key, **tools
                     )
                     # The safety backup counted the data being replaced: no second scan.
                     result["replaced"] = replaced_from(manifest_counts(result["safety_backup"]))

@@ -1,6 +1,11 @@
 # Copyright: Airflow Crawler System contributors
 # Apache License 2.0
-"""Retention: which backups expire, deleted locally and remotely."""
+"""Retention: which backups expire, deleted locally and remotely.
+
+Only trusted backups (listing.scan_backups) take part: an untrusted manifest
+is neither counted as a backup to keep nor deleted; it is reported, with the
+orphans (archives without manifest, stale partial files), which are deleted
+only with ``delete_orphans=True``."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import os
 
 from .common import _parse_iso, utcnow
 from .errors import BackupError
-from .manifest import list_backups
+from .listing import STALE_PARTIAL_SECONDS, first_good, scan_backups
 from .s3 import S3Settings, list_remote_backups
 
 # Applied wherever a backup is made (module, API, DAG) unless told otherwise:
@@ -19,11 +24,15 @@ DEFAULT_MAX_AGE_DAYS = 7
 
 
 def _select_expired(items, keep_last, max_age_days, now):
-    """Names to delete from items (newest first); the newest good one stays."""
+    """Names to delete from items (newest first); the newest good (verified) one stays."""
     if not keep_last and not max_age_days:
         return []
     cutoff = now - _dt.timedelta(days=max_age_days) if max_age_days else None
-    newest_good = next((m["name"] for m in items if m.get("good", True)), None)
+    # Remote items carry no "good": their manifests are trusted, their archives
+    # were verified at upload.
+    local = bool(items) and "good" in items[0]
+    newest = first_good(items) if local else (items[0] if items else None)
+    newest_good = newest["name"] if newest else None
     expired = []
     for index, manifest in enumerate(items):
         keep = manifest["name"] == newest_good
@@ -36,15 +45,38 @@ def _select_expired(items, keep_last, max_age_days, now):
     return expired
 
 
+def _delete_orphans(rejected, check_mode):
+    """Orphans to delete (all of them: the caller asked), deleted unless check mode."""
+    deleted = []
+    for item in rejected:
+        if not item.get("orphan"):
+            continue
+        deleted.append(item["name"])
+        if not check_mode and os.path.exists(item["path"]):
+            os.unlink(item["path"])
+    return deleted
+
+
 def apply_retention(
-    backup_dir, keep_last=None, max_age_days=None, s3=None, check_mode=False, now=None
+    backup_dir,
+    keep_last=None,
+    max_age_days=None,
+    s3=None,
+    check_mode=False,
+    now=None,
+    signing_key=None,
+    delete_orphans=False,
+    stale_after=STALE_PARTIAL_SECONDS,
 ):
-    """Delete expired backups locally and remotely; returns what was (or would be) deleted."""
+    """Delete expired backups locally and remotely; returns what was (or would be)
+    deleted, ``rejected`` (local and remote files ignored, with the reason) and
+    ``deleted_orphans``."""
     for field, value in (("keep_last", keep_last), ("max_age_days", max_age_days)):
         if value is not None and (not isinstance(value, (int, float)) or value < 0):
             raise BackupError(f"{field}={value!r} must be a number >= 0")
     now = now or utcnow()
-    local = _select_expired(list_backups(backup_dir), keep_last, max_age_days, now)
+    scan = scan_backups(backup_dir, signing_key, now, stale_after, verify=False)
+    local = _select_expired(scan["backups"], keep_last, max_age_days, now)
     deleted_local = []
     for manifest in local:
         deleted_local.append(manifest["name"])
@@ -52,10 +84,13 @@ def apply_retention(
             for path in (manifest["path"], manifest["manifest_path"]):
                 if os.path.exists(path):
                     os.unlink(path)
+    deleted_orphans = _delete_orphans(scan["rejected"], check_mode) if delete_orphans else []
     deleted_remote = []
+    rejected_remote = []
     if s3:
         settings = S3Settings(s3)
-        remote = _select_expired(list_remote_backups(s3), keep_last, max_age_days, now)
+        listed = list_remote_backups(s3, signing_key, rejected=rejected_remote, now=now)
+        remote = _select_expired(listed, keep_last, max_age_days, now)
         client = settings.client() if remote and not check_mode else None
         for manifest in remote:
             deleted_remote.append(manifest["key"])
@@ -64,8 +99,11 @@ def apply_retention(
                 client.delete_object(Bucket=settings.bucket, Key=manifest["key"])
                 client.delete_object(Bucket=settings.bucket, Key=manifest["manifest_key"])
     return {
-        "changed": bool(deleted_local or deleted_remote),
+        "changed": bool(deleted_local or deleted_remote or deleted_orphans),
         "deleted": deleted_local,
         "deleted_remote": deleted_remote,
+        "deleted_orphans": deleted_orphans,
+        "rejected": [{k: v for k, v in r.items() if k != "path"} for r in scan["rejected"]],
+        "rejected_remote": rejected_remote,
         "check_mode": check_mode,
     }

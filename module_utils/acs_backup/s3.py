@@ -12,6 +12,7 @@ from .archive import _CHUNK
 from .common import ARCHIVE_SUFFIX, MANIFEST_SUFFIX, _iso, _stem, utcnow
 from .errors import BackupError
 from .manifest import _public_manifest
+from .signing import resolve_key, trust_problem
 
 
 class S3Settings:
@@ -141,9 +142,12 @@ def _put_manifest(settings, client, manifest):
         raise _s3_error("upload of the manifest", exc) from exc
 
 
-def list_remote_backups(s3):
-    """Manifests stored under the S3 prefix, newest first."""
+def list_remote_backups(s3, signing_key=None, rejected=None, now=None):
+    """Trusted manifests stored under the S3 prefix, newest first. An unsigned,
+    altered, future-dated or unreadable manifest is left out, and appended to
+    ``rejected`` (when given) as {name, key, reason}, as the local listing does."""
     settings = S3Settings(s3)
+    key = resolve_key(signing_key)
     client = settings.client()
     found = []
     try:
@@ -151,15 +155,26 @@ def list_remote_backups(s3):
         prefix = settings.key("") if settings.prefix else ""
         for page in paginator.paginate(Bucket=settings.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
-                if obj["Key"].endswith(MANIFEST_SUFFIX):
-                    body = client.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
+                if not obj["Key"].endswith(MANIFEST_SUFFIX):
+                    continue
+                body = client.get_object(Bucket=settings.bucket, Key=obj["Key"])["Body"].read()
+                stem = _stem(obj["Key"])
+                try:
                     manifest = json.loads(body)
-                    manifest["manifest_key"] = obj["Key"]
-                    manifest["key"] = settings.key(manifest["name"] + ARCHIVE_SUFFIX)
-                    found.append(manifest)
+                except ValueError as exc:
+                    reason = f"bad JSON: {exc}"
+                else:
+                    reason = trust_problem(manifest, key, stem, now)
+                if reason:
+                    if rejected is not None:
+                        rejected.append({"name": stem, "key": obj["Key"], "reason": reason})
+                    continue
+                manifest["manifest_key"] = obj["Key"]
+                manifest["key"] = settings.key(manifest["name"] + ARCHIVE_SUFFIX)
+                found.append(manifest)
     except Exception as exc:
         raise _s3_error("listing", exc) from exc
-    found.sort(key=lambda m: (m.get("finished_at", ""), m["name"]), reverse=True)
+    found.sort(key=lambda m: (m["finished_at"], m["name"]), reverse=True)
     return found
 
 

@@ -74,6 +74,17 @@ options:
       - A backup and a restore never run at once in one backup directory.
     type: float
     default: 0
+  signing_key:
+    description:
+      - Key of the HMAC-SHA256 that signs every manifest (the stack's generated
+        C(backup_signing_key), the runbook playbooks read it from the stack
+        credentials). Manifests are trusted only when signed with it; listing,
+        retention and restore ignore, and report, unsigned, altered or
+        future-dated ones.
+      - Default is the environment variable C(ACS_BACKUP_SIGNING_KEY), else the file
+        named by C(ACS_BACKUP_SIGNING_KEY_FILE). Without any key a backup is still
+        written, unsigned, with a warning.
+    type: str
   s3:
     description:
       - S3-compatible storage (AWS, GCS through its interoperable endpoint, any S3

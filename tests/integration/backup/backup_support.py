@@ -29,6 +29,15 @@ if Path(engine.__file__).resolve().parent != REPO / "module_utils" / "acs_backup
     )
 
 
+def write_signed(manifest_path, manifest, key=None):
+    """Write ``manifest`` signed with ``key`` (default: the environment's, as the
+    engine does): for tests of what happens past the signature check."""
+    signing = getattr(engine, "signing", None)  # None: an engine before signing
+    if signing is not None:
+        signing.sign(manifest, signing.resolve_key(key))
+    Path(manifest_path).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
 def snapshot(client, databases=("crawler", "metrics")):
     """Every document and index name, for 'data unchanged' assertions."""
     state = {}

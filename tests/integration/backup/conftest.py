@@ -53,6 +53,19 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+# The stack's generated backup_signing_key in production; every backup the
+# tests make is signed with this one (tests of unsigned backups remove it).
+TEST_SIGNING_KEY = "test-backup-signing-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def signing_key(monkeypatch):
+    """The key the engine (and the modules' subprocesses) sign and check with."""
+    monkeypatch.setenv("ACS_BACKUP_SIGNING_KEY", TEST_SIGNING_KEY)
+    monkeypatch.delenv("ACS_BACKUP_SIGNING_KEY_FILE", raising=False)
+    return TEST_SIGNING_KEY
+
+
 @pytest.fixture
 def mongo_uri(tmp_path):
     """A fresh FerretDB per test: restores drop collections, tests stay independent."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import bson
 import pytest
-from backup_support import BIN_DIR, snapshot
+from backup_support import BIN_DIR, snapshot, write_signed
 from bson.son import SON
 
 from crawler import _backup_engine as engine
@@ -207,7 +207,8 @@ def _missing_manifest(backup):
     [
         (_truncate, "truncated"),
         (_flip_byte, "does not match the manifest"),
-        (_wrong_checksum, "does not match the manifest"),
+        # The manifest edited after signing: caught before the archive is read.
+        (_wrong_checksum, "not trusted: signature mismatch"),
         (_missing_manifest, "manifest .* is missing"),
     ],
     ids=["truncated", "flipped-byte", "wrong-checksum", "missing-manifest"],
@@ -228,13 +229,13 @@ def test_damaged_backup_fails_clearly_and_changes_nothing(
 def test_flipped_byte_with_matching_manifest_is_caught_by_reading_to_the_end(
     mongo_uri, seeded, tmp_path
 ):
-    """Someone 'fixes' the manifest after damage: the gzip/CRC read still fails."""
+    """Someone with the key 'fixes' and re-signs the manifest after damage:
+    the gzip/CRC read still fails."""
     backup = _backup(mongo_uri, tmp_path)
     _flip_byte(backup)
     manifest = json.loads(Path(backup["manifest_path"]).read_text())
     manifest["sha256"] = hashlib.sha256(Path(backup["path"]).read_bytes()).hexdigest()
-    with open(backup["manifest_path"], "w") as handle:
-        json.dump(manifest, handle)
+    write_signed(backup["manifest_path"], manifest)
     before = snapshot(seeded)
     with pytest.raises(engine.BackupError, match=r"corrupt|truncated"):
         engine.restore(mongo_uri, backup["path"], str(tmp_path))

@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 from backup_support import REPO, snapshot
 
+from crawler import _backup_engine as engine
+
 sys.path.insert(0, str(REPO / "tests"))
 from fake_airflow import FakeAirflow
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
+PLAYBOOK_SIGNING_KEY = "playbook-test-signing-key"
 IMAGE = os.environ.get("ACS_MONGODB_TEST_IMAGE", "acs-local/mongodb:7.0-ferretdb1.24.2")
 
 
@@ -76,14 +79,20 @@ def run_playbook(tmp_path, playbook, *extra):
             }
         )
     )
+    # The stack's generated credentials, as the playbooks read them: the
+    # signing key comes from there, not from the environment.
+    (tmp_path / "credentials.yml").write_text(f"backup_signing_key: {PLAYBOOK_SIGNING_KEY}\n")
     cmd = [
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i",
         str(tmp_path / "hosts.yml"),
         str(REPO / "playbooks" / "runbook" / playbook),
+        "-e",
+        f"stack_credentials_file={tmp_path / 'credentials.yml'}",
         *extra,
     ]
     env = dict(os.environ, ANSIBLE_CONFIG=str(tmp_path / "ansible.cfg"))
+    env.pop("ACS_BACKUP_SIGNING_KEY", None)
     proc = subprocess.run(
         cmd,
         capture_output=True,
@@ -114,6 +123,9 @@ def test_backup_then_restore_playbooks(stack_mongodb, tmp_path):
     assert made["changed"] is True
     assert made["totals"]["documents"] == 150
     assert made["method"] == "native"  # the FerretDB image has no mongodump
+    assert made["signed"] is True
+    key_id = engine.signing.resolve_key(PLAYBOOK_SIGNING_KEY).key_id
+    assert json.loads(Path(made["manifest_path"]).read_text())["signature"]["key_id"] == key_id
 
     mongo.crawler.pages.delete_many({"n": {"$gte": 50}})
     damaged = snapshot(mongo, ("crawler",))

@@ -248,6 +248,27 @@ def test_backup_endpoints_use_the_backup_engine(client, site, storage):
         assert r.status_code == 422 and r.json()["detail"] == "invalid input in: body.databases.0"
 
 
+def test_an_unsigned_backup_is_neither_listed_nor_restorable_over_http(
+    client, storage, settings, monkeypatch
+):
+    """Made without the key (or forged beside the archives): the API lists
+    only signed backups and has no switch to restore another one."""
+    from crawler import _backup_engine as engine
+
+    storage.db.crawl_results.insert_one({"source": "s", "url": "u", "fields": {"a": 1}})
+    monkeypatch.delenv("ACS_BACKUP_SIGNING_KEY")
+    unsigned = engine.run_backup(settings.mongo_uri, str(settings.backup_dir), label="nokey")
+    assert unsigned["signed"] is False and unsigned["warnings"]
+    monkeypatch.setenv("ACS_BACKUP_SIGNING_KEY", "crawler-tests-backup-signing-key")
+    assert client.get("/api/backup/").json()["items"] == []
+    r = client.post(
+        "/api/backup/restore", json={"backup": unsigned["name"], "check_mode": True}, headers=KEY
+    )
+    assert r.status_code == 404, r.text
+    r = client.post("/api/backup/restore", json={"check_mode": True}, headers=KEY)
+    assert r.status_code == 409 and "no good signed backup" in r.json()["detail"], r.text
+
+
 def test_an_api_backup_applies_the_default_retention(client, storage, settings):
     import datetime as dt
 

@@ -11,7 +11,15 @@ from ansible.module_utils.testing import patch_module_args
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from module_support import ModuleExit, ModuleFail, load_library
+from module_support import TEST_SIGNING_KEY, ModuleExit, ModuleFail, load_library
+
+
+@pytest.fixture(autouse=True)
+def signing_key(monkeypatch):
+    """Backups are signed and checked with the test key (as with the stack's)."""
+    monkeypatch.setenv("ACS_BACKUP_SIGNING_KEY", TEST_SIGNING_KEY)
+    monkeypatch.delenv("ACS_BACKUP_SIGNING_KEY_FILE", raising=False)
+    return TEST_SIGNING_KEY
 
 
 @pytest.fixture

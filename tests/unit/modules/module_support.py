@@ -46,3 +46,19 @@ def load_documentation(module):
     doc = yaml.safe_load(module.DOCUMENTATION)
     add_fragments(doc, module.__file__, fragment_loader, is_module=True)
     return doc
+
+
+# The key the module tests sign with (conftest puts it in the environment,
+# where the modules find it as they find the stack's key in production).
+TEST_SIGNING_KEY = "unit-test-backup-signing-key"
+
+
+def write_manifest(path, manifest, key=TEST_SIGNING_KEY):
+    """Write ``manifest`` to ``path``, signed with ``key`` (None: unsigned)."""
+    import json
+
+    from ansible.module_utils.acs_backup import signing
+
+    signing.sign(manifest, signing.resolve_key(key) if key else None)
+    Path(path).write_text(json.dumps(manifest))
+    return manifest

@@ -4,25 +4,28 @@ No server is needed: every case here is decided before the engine connects."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
-from module_support import ModuleFail
+from module_support import TEST_SIGNING_KEY, ModuleFail, write_manifest
 
 
-def _fake_backup(backup_dir, name, finished_at, size=10):
-    (backup_dir / f"{name}.archive.gz").write_bytes(b"x" * size)
+def _fake_backup(backup_dir, name, finished_at, size=10, key=TEST_SIGNING_KEY):
+    data = b"x" * size
+    (backup_dir / f"{name}.archive.gz").write_bytes(data)
     manifest = {
         "format": "acs-backup-manifest/1",
         "name": name,
         "label": name.split("-", 1)[1],
+        "archive": f"{name}.archive.gz",
         "size": size,
-        "sha256": "0" * 64,
+        "sha256": hashlib.sha256(data).hexdigest(),
         "started_at": finished_at,
         "finished_at": finished_at,
         "databases": {},
     }
-    (backup_dir / f"{name}.manifest.json").write_text(json.dumps(manifest))
+    return write_manifest(backup_dir / f"{name}.manifest.json", manifest, key)
 
 
 @pytest.mark.parametrize(
@@ -165,3 +168,59 @@ def test_check_mode_plan_for_native(run_module, tmp_path):
         "runs_in": "this host (pymongo and the engine's archive writer)",
         "command": None,
     }
+
+
+def test_retention_reports_unsigned_and_orphan_files_and_keeps_them(run_module, tmp_path):
+    _fake_backup(tmp_path, "20260101T000000Z-n", "2026-01-01T00:00:00.000000Z", key=None)
+    _fake_backup(tmp_path, "20260102T000000Z-n", "2026-01-02T00:00:00.000000Z")
+    (tmp_path / "20260103T000000Z-lost.archive.gz").write_bytes(b"no manifest")
+    result = run_module(
+        "mongodb_backup",
+        {
+            "backup_dir": str(tmp_path),
+            "if_older_than": "100000d",
+            "keep_last": 0,
+            "max_age_days": 1,
+            "_ansible_check_mode": True,
+        },
+    )
+    retention = result["retention"]
+    assert retention["deleted"] == []  # the signed one is the newest good: kept
+    assert {r["name"]: r["reason"] for r in retention["rejected"]} == {
+        "20260101T000000Z-n": "unsigned",
+        "20260103T000000Z-lost": "archive without manifest",
+    }
+    assert len(list(tmp_path.iterdir())) == 5
+
+
+def test_without_a_key_the_result_warns_that_the_backup_is_unsigned(
+    run_module, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("ACS_BACKUP_SIGNING_KEY")
+    result = run_module(
+        "mongodb_backup", {"backup_dir": str(tmp_path / "b"), "_ansible_check_mode": True}
+    )
+    assert result["signed"] is False
+
+
+def test_sign_existing_check_mode_verifies_and_writes_nothing(run_module, tmp_path):
+    manifest = _fake_backup(tmp_path, "20260101T000000Z-n", "2026-01-01T00:00:00.000000Z", key=None)
+    before = (tmp_path / "20260101T000000Z-n.manifest.json").read_text()
+    result = run_module(
+        "mongodb_backup",
+        {"backup_dir": str(tmp_path), "sign_existing": True, "_ansible_check_mode": True},
+    )
+    # b"xxxxxxxxxx" is no mongodump archive: it does not verify, so it is not signed.
+    assert result["signed"] == [] and result["changed"] is False
+    assert result["refused"][0]["name"] == manifest["name"]
+    assert "does not verify" in result["refused"][0]["reason"]
+    assert (tmp_path / "20260101T000000Z-n.manifest.json").read_text() == before
+
+
+def test_sign_existing_makes_no_backup(run_module, tmp_path):
+    with pytest.raises(ModuleFail) as failed:
+        run_module(
+            "mongodb_backup",
+            {"backup_dir": str(tmp_path), "sign_existing": True, "if_older_than": "1d"},
+        )
+    assert "sign_existing=true makes no backup: drop if_older_than" in failed.value.result["msg"]

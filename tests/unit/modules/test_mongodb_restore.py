@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import gzip
-import json
 
 import pytest
-from module_support import ModuleFail
+from module_support import TEST_SIGNING_KEY, ModuleFail, write_manifest
 
 
-def _archive_with_manifest(tmp_path, sha="0" * 64):
+def _archive_with_manifest(tmp_path, sha="0" * 64, key=TEST_SIGNING_KEY, **fields):
     name = "20261127T010203Z-nightly"
     archive = tmp_path / f"{name}.archive.gz"
     archive.write_bytes(gzip.compress(b"\x6d\xe2\x99\x81"))
     manifest = {
         "format": "acs-backup-manifest/1",
         "name": name,
+        "label": "nightly",
+        "archive": archive.name,
         "size": archive.stat().st_size,
         "sha256": sha,
+        "started_at": "2026-11-27T01:02:03.000000Z",
         "finished_at": "2026-11-27T01:02:03.000000Z",
         "databases": {},
+        **fields,
     }
-    (tmp_path / f"{name}.manifest.json").write_text(json.dumps(manifest))
+    write_manifest(tmp_path / f"{name}.manifest.json", manifest, key)
     return archive
 
 
@@ -101,3 +104,51 @@ def test_diff_lists_counts_before_and_after():
     )
     assert diff["before"] == "crawler.new: None documents\ncrawler.pages: 3 documents\n"
     assert diff["after"] == "crawler.new: 1 documents\ncrawler.pages: 300 documents\n"
+
+
+def test_unsigned_manifest_is_refused_naming_reason_and_fix(run_module, tmp_path):
+    archive = _archive_with_manifest(tmp_path, key=None)
+    with pytest.raises(ModuleFail) as failed:
+        run_module(
+            "mongodb_restore",
+            {"backup_dir": str(tmp_path), "source": str(archive), "uri": "mongodb://127.0.0.1:1"},
+        )
+    msg = failed.value.result["msg"]
+    assert "is not trusted: unsigned" in msg
+    assert "sign_existing=true" in msg and "allow_unsigned=true" in msg
+
+
+def test_allow_unsigned_still_verifies_the_archive(run_module, tmp_path):
+    archive = _archive_with_manifest(tmp_path, key=None)
+    with pytest.raises(ModuleFail) as failed:
+        run_module(
+            "mongodb_restore",
+            {
+                "backup_dir": str(tmp_path),
+                "source": str(archive),
+                "allow_unsigned": True,
+                "uri": "mongodb://127.0.0.1:1",
+            },
+        )
+    assert "does not match the manifest" in failed.value.result["msg"]
+
+
+def test_allow_unsigned_needs_a_named_source(run_module, tmp_path):
+    with pytest.raises(ModuleFail) as failed:
+        run_module("mongodb_restore", {"backup_dir": str(tmp_path), "allow_unsigned": True})
+    assert "allow_unsigned=true needs source" in failed.value.result["msg"]
+
+
+def test_signing_key_is_never_echoed(run_module, tmp_path):
+    archive = _archive_with_manifest(tmp_path)
+    with pytest.raises(ModuleFail) as failed:
+        run_module(
+            "mongodb_restore",
+            {
+                "backup_dir": str(tmp_path),
+                "source": str(archive),
+                "signing_key": TEST_SIGNING_KEY,
+                "uri": "mongodb://127.0.0.1:1",
+            },
+        )
+    assert TEST_SIGNING_KEY not in str(failed.value.result)

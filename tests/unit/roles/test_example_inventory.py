@@ -21,6 +21,7 @@ VAULT_KEYS = [
     "grafana_admin_password",
     "api_key",
     "api_read_key",
+    "backup_signing_key",
 ]
 
 

@@ -25,6 +25,7 @@ SECRETS = [
     "grafana-password-for-tests",
     "api-key-for-tests",
     "api-read-key-for-tests",
+    "backup-signing-key-for-tests",
 ]
 
 
