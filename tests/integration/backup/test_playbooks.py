@@ -81,7 +81,11 @@ def run_playbook(tmp_path, playbook, *extra):
     )
     # The stack's generated credentials, as the playbooks read them: the
     # signing key comes from there, not from the environment.
-    (tmp_path / "credentials.yml").write_text(f"backup_signing_key: {PLAYBOOK_SIGNING_KEY}\n")
+    # A test may have added other credentials to the file: they are kept.
+    creds = tmp_path / "credentials.yml"
+    known = creds.read_text() if creds.exists() else ""
+    if "backup_signing_key:" not in known:
+        creds.write_text(f"{known}backup_signing_key: {PLAYBOOK_SIGNING_KEY}\n")
     cmd = [
         str(Path(sys.executable).with_name("ansible-playbook")),
         "-i",
@@ -139,7 +143,9 @@ def test_backup_then_restore_playbooks(stack_mongodb, tmp_path):
     airflow = FakeAirflow(
         {"crawl_a": False, "crawl_b": False, "crawl_off": True, "backup_dag": False}
     )
-    (tmp_path / "credentials.yml").write_text("airflow_admin_password: not-a-secret\n")
+    # The Airflow login the pause/resume tasks read, beside the signing key.
+    with (tmp_path / "credentials.yml").open("a") as creds:
+        creds.write("airflow_admin_password: not-a-secret\n")
     with airflow.serving():
         rc, tasks = run_playbook(
             tmp_path,
