@@ -17,7 +17,8 @@ fragment holds only what is particular to its services:
     it keeps its image's own HEALTHCHECK), ``resources`` (service key ->
     mem_limit and cpus), ``restart`` and ``logging``. Keyword arguments
     override the test, start period, timeout or restart policy (``restart=''``
-    leaves the key out).
+    leaves the key out), and ``networks`` replaces the default ``[backend]``
+    (the Selenium Grid's nodes sit on ``grid`` and ``egress`` only).
 
 ``acs_compose_http_probe``
     A health check test that fetches a URL with the image's python3 (the
@@ -36,7 +37,9 @@ NETWORK = "backend"
 PYTHON_HTTP_PROBE = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=8)"
 
 
-def _service_common(compose, service, test=None, start_period=None, timeout=None, restart=None):
+def _service_common(
+    compose, service, test=None, start_period=None, timeout=None, restart=None, networks=None
+):
     timings = compose["healthcheck"]
     check = {}
     test = compose.get("healthchecks", {}).get(service) if test is None else test
@@ -56,7 +59,7 @@ def _service_common(compose, service, test=None, start_period=None, timeout=None
     if restart:
         out["restart"] = str(restart)
     out["logging"] = compose["logging"]
-    out["networks"] = [NETWORK]
+    out["networks"] = [NETWORK] if networks is None else [str(n) for n in networks]
     return out
 
 

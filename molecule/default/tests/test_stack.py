@@ -174,7 +174,9 @@ def test_a_dag_run_crawls_a_fixture_site_into_mongodb(host):
         "mkdir -p /tmp/fixture-site && echo %s > /tmp/fixture-site/index.html && "
         "docker rm -f acs-fixture-site >/dev/null 2>&1; "
         f"docker run -d --name acs-fixture-site --network {PROJECT}_backend --network-alias fixture-site "
-        "-v /tmp/fixture-site:/site:ro acs-local/python:3.11 python3 -m http.server 8000 --directory /site",
+        "-v /tmp/fixture-site:/site:ro acs-local/python:3.11 python3 -m http.server 8000 --directory /site && "
+        # The Chrome nodes reach websites only on their egress network.
+        f"docker network connect --alias fixture-site {PROJECT}_egress acs-fixture-site",
         FIXTURE_PAGE,
     )
     try:

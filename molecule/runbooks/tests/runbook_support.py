@@ -196,7 +196,8 @@ def _all_healthy(client) -> bool:
 
 def serve_site(client, site: Path, name: str, alias: str):
     """Serves directory ``site`` over real HTTP from container ``name``, reachable
-    as ``alias`` on the stack's network; a leftover of an interrupted run goes first."""
+    as ``alias`` on the stack's network and on the egress network of the Chrome
+    nodes; a leftover of an interrupted run goes first."""
     for leftover in client.containers.list(all=True, filters={"name": name}):
         leftover.remove(force=True)
     server = client.containers.run(
@@ -207,7 +208,8 @@ def serve_site(client, site: Path, name: str, alias: str):
         volumes={str(site): {"bind": "/site", "mode": "ro"}},
         name=name,
     )
-    client.networks.get(f"{PROJECT}_backend").connect(server, aliases=[alias])
+    for network in ("backend", "egress"):
+        client.networks.get(f"{PROJECT}_{network}").connect(server, aliases=[alias])
     return server
 
 

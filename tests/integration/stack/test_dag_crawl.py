@@ -1,11 +1,15 @@
 """A crawl of a fixture site through a real DAG run: the source is created
 through the API, the DAG processor turns it into `crawl_fixture`, the API
-triggers it in Airflow, and the results land in MongoDB."""
+triggers it in Airflow, and the results land in MongoDB. In browser mode
+the page is rendered by a Chrome node through the Grid, over the egress
+network (the nodes are on no other network a website is on)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 
+import docker
 import pytest
 import requests
 import yaml
@@ -15,7 +19,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 API = "http://127.0.0.1:8000"
 AIRFLOW = "http://127.0.0.1:8080"
-PAGE = "<html><head><title>t</title></head><body><h1>Fixture page</h1><p class='p'>hello</p></body></html>"
+# The script runs only in a browser: the heading says which path fetched the page.
+PAGE = (
+    "<html><head><title>t</title></head><body><h1 id='h'>Fixture page</h1><p class='p'>hello</p>"
+    "<script>document.getElementById('h').textContent += ' (rendered)';</script></body></html>"
+)
+HEADING = {"static": "Fixture page", "browser": "Fixture page (rendered)"}
 
 
 @pytest.fixture()
@@ -32,11 +41,18 @@ def fixture_site(deployed, docker_client, tmp_path):
         network=f"{PROJECT}_backend",
         name="acs-test-fixture-site",
     )
-    # The crawler reaches it by this name on the compose network.
+    # The crawler reaches it by this name on the compose network, the
+    # Chrome nodes on the egress network.
     docker_client.networks.get(f"{PROJECT}_backend").disconnect(container)
-    docker_client.networks.get(f"{PROJECT}_backend").connect(container, aliases=["fixture-site"])
+    for network in ("backend", "egress"):
+        docker_client.networks.get(f"{PROJECT}_{network}").connect(
+            container, aliases=["fixture-site"]
+        )
     yield "http://fixture-site:8000/index.html"
     container.stop(timeout=2)
+    # auto-removal is asynchronous: the next test reuses the name
+    with contextlib.suppress(docker.errors.NotFound):
+        container.wait(condition="removed")
 
 
 @pytest.fixture()
@@ -55,7 +71,8 @@ def _airflow_token(credentials) -> dict:
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
 
-def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials):
+@pytest.mark.parametrize("mode", ["static", "browser"])
+def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials, mode):
     key = {"X-API-Key": credentials["api_key"]}
     requests.delete(f"{API}/api/sources/fixture", headers=key, timeout=10)
     r = requests.post(
@@ -65,7 +82,7 @@ def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials):
         json={
             "name": "fixture",
             "start_urls": [fixture_site],
-            "mode": "static",
+            "mode": mode,
             "schedule": None,
             "fields": {"heading": {"selector": "h1"}},
             "politeness": {"obey_robots": False, "delay_seconds": 0},
@@ -114,6 +131,6 @@ def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials):
             f"{API}/api/results", params={"source": "fixture"}, headers=api_key(), timeout=10
         ).json()
         items = results["items"] if isinstance(results, dict) else results
-        assert any(item["fields"].get("heading") == "Fixture page" for item in items), results
+        assert HEADING[mode] in [item["fields"].get("heading") for item in items], results
     finally:
         requests.delete(f"{API}/api/sources/fixture", headers=key, timeout=10)

@@ -60,6 +60,7 @@ def test_overrides():
     assert block["healthcheck"]["timeout"] == "5s"
     assert "restart" not in block
     assert _block("redis", restart="no")["restart"] == "no"
+    assert _block("redis", networks=["grid", "egress"])["networks"] == ["grid", "egress"]
 
 
 def test_http_probe():

@@ -16,6 +16,7 @@ VAULT_KEYS = [
     "mongodb_backup_password",
     "postgres_password",
     "airflow_admin_password",
+    "airflow_api_user_password",
     "airflow_jwt_secret",
     "airflow_api_secret_key",
     "grafana_admin_password",

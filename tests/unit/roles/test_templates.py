@@ -90,10 +90,31 @@ def test_chrome_node_settings(rendered_local):
     assert chrome["environment"]["SE_EVENT_BUS_HOST"] == "selenium-hub"
 
 
+def test_chrome_nodes_are_off_the_backend_network(rendered_local):
+    """A page in Chrome runs the site's code: the nodes sit on the internal grid
+    network (the hub) and the egress network only; the hub also on backend."""
+    model = rendered_local.compose
+    services = model["services"]
+    assert sorted(services["chrome"]["networks"]) == ["egress", "grid"]
+    assert sorted(services["selenium-hub"]["networks"]) == ["backend", "grid"]
+    on_egress = sorted(n for n, s in services.items() if "egress" in s.get("networks", {}))
+    on_grid = sorted(n for n, s in services.items() if "grid" in s.get("networks", {}))
+    assert on_egress == ["chrome"] and on_grid == ["chrome", "selenium-hub"]
+    assert model["networks"]["grid"]["internal"] is True
+    assert not model["networks"]["egress"].get("internal")
+    # the host firewall rules name these interfaces
+    assert model["networks"]["egress"]["driver_opts"] == {
+        "com.docker.network.bridge.name": "acs-egress"
+    }
+    assert model["networks"]["grid"]["driver_opts"] == {
+        "com.docker.network.bridge.name": "acs-grid"
+    }
+
+
 def test_volumes_network_and_logs(rendered_local):
     model = rendered_local.compose
     assert {"mongodb-data", "postgres-data"} <= set(model["volumes"])
-    assert list(model["networks"]) == ["backend"]
+    assert sorted(model["networks"]) == ["backend", "egress", "grid"]
     assert model["networks"]["backend"]["driver"] == "bridge"
     mounts = {(m["source"], m["target"]) for m in model["services"]["airflow-scheduler"]["volumes"]}
     assert (str(rendered_local.root / "airflow" / "logs"), "/opt/airflow/logs") in mounts
