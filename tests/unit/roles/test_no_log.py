@@ -46,11 +46,11 @@ SECRET_WORD = re.compile(r"password|passwd|secret|api_?key|token|credentials", r
 NOT_SECRET = re.compile(r"(_file|_dir|_path|_password_key)$")
 SECRET_PATH = re.compile(r"credential|secret|password", re.I)
 # Parameters a module marks no_log itself: Ansible masks their values.
-# (test_our_modules_mask_their_login_password checks ours.)
+# (test_our_modules_mask_their_login_password_and_signing_key checks ours.)
 MODULE_NO_LOG = {
     "uri": {"password", "url_password"},
-    "mongodb_backup": {"login_password"},
-    "mongodb_restore": {"login_password"},
+    "mongodb_backup": {"login_password", "signing_key"},
+    "mongodb_restore": {"login_password", "signing_key"},
 }
 KEYWORDS = {
     "name", "when", "register", "no_log", "tags", "become", "become_user", "vars", "loop",
@@ -167,14 +167,16 @@ def test_tasks_holding_secrets_have_no_log():
     assert missing == [], "add no_log: true to:\n" + "\n".join(missing)
 
 
-def test_our_modules_mask_their_login_password():
+def test_our_modules_mask_their_login_password_and_signing_key():
     import ansible.module_utils
 
     if str(REPO / "module_utils") not in ansible.module_utils.__path__:
         ansible.module_utils.__path__.append(str(REPO / "module_utils"))
     from ansible.module_utils.acs_common import mongodb_tools_argspec_ex
 
-    assert mongodb_tools_argspec_ex()["argspec"]["login_password"]["no_log"] is True
+    argspec = mongodb_tools_argspec_ex()["argspec"]
+    assert argspec["login_password"]["no_log"] is True
+    assert argspec["signing_key"]["no_log"] is True
 
 
 def test_no_secret_on_a_command_line():
