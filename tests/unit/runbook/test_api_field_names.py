@@ -47,9 +47,9 @@ def _tasks(node):
                 yield from _tasks(node[key])
 
 
-def api_calls() -> dict[str, str]:
-    """register name -> API path, over every YAML file."""
-    calls: dict[str, str] = {}
+def api_tasks() -> list[tuple[str, dict]]:
+    """(file, task) of every uri task that calls the crawler API's /api/."""
+    found = []
     for path in _yaml_files():
         try:
             doc = yaml.safe_load(path.read_text())
@@ -57,9 +57,19 @@ def api_calls() -> dict[str, str]:
             continue
         for task in _tasks(doc):
             args = task.get("ansible.builtin.uri") or task.get("uri") or {}
-            match = API_URL.search(str(args.get("url", "")))
-            if match and task.get("register"):
-                calls[task["register"]] = match.group(1).rstrip("/") or "/"
+            if API_URL.search(str(args.get("url", ""))):
+                found.append((str(path.relative_to(REPO)), task))
+    return found
+
+
+def api_calls() -> dict[str, str]:
+    """register name -> API path, over every YAML file."""
+    calls: dict[str, str] = {}
+    for _, task in api_tasks():
+        args = task.get("ansible.builtin.uri") or task.get("uri") or {}
+        if task.get("register"):
+            path = API_URL.search(str(args["url"])).group(1)
+            calls[task["register"]] = path.rstrip("/") or "/"
     return calls
 
 

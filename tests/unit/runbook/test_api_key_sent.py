@@ -16,25 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_api_field_names import API_URL, _tasks, _yaml_files
+from test_api_field_names import api_tasks
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
-
-
-def api_tasks() -> list[tuple[str, dict]]:
-    """(file, task) of every uri task that calls the crawler API's /api/."""
-    found = []
-    for path in _yaml_files():
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
-            continue
-        for task in _tasks(doc):
-            args = task.get("ansible.builtin.uri") or task.get("uri") or {}
-            if API_URL.search(str(args.get("url", ""))):
-                found.append((str(path.relative_to(REPO)), task))
-    return found
 
 
 def test_the_runbook_reads_the_api():
