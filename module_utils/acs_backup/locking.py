@@ -30,12 +30,18 @@ HOLDER_NAME = ".acs-backup.lock"
 _held = threading.local()
 
 
-def _holder(backup_dir) -> str:
-    try:
-        with open(os.path.join(backup_dir, HOLDER_NAME), encoding="utf-8") as fh:
-            info = json.load(fh)
-    except (OSError, ValueError):
-        return "another process"
+def _holder(backup_dir, attempts=10) -> str:
+    # The holder writes its info just after it got the lock: a caller refused
+    # in between waits a moment for it, so the refusal can name the holder.
+    for attempt in range(attempts):
+        try:
+            with open(os.path.join(backup_dir, HOLDER_NAME), encoding="utf-8") as fh:
+                info = json.load(fh)
+            break
+        except (OSError, ValueError):
+            if attempt == attempts - 1:
+                return "another process"
+            time.sleep(0.05)
     return "{} (pid {} on {}, since {})".format(
         info.get("operation", "a backup or restore"),
         info.get("pid", "?"),

@@ -7,6 +7,9 @@ safety backup."""
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,6 +18,7 @@ import threading
 import pytest
 
 from crawler import _backup_engine as engine
+from crawler._backup_engine.locking import backup_dir_lock
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +125,23 @@ def test_the_default_restore_skips_safety_backups(mongo_uri, seeded, tmp_path):
         mongo_uri, first["safety_backup"]["name"], str(tmp_path), check_mode=True
     )
     assert named["backup"]["name"] == first["safety_backup"]["name"]
+
+
+def test_a_caller_refused_just_as_the_holder_locks_still_learns_who_holds_it(tmp_path):
+    """The holder writes who it is just after it got the lock: a caller
+    refused in that moment names it all the same (seen saying "another
+    process" when six API restores raced)."""
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked, nothing written yet
+    info = {"operation": "restore job 1234", "pid": 1, "host": "api-2", "since": "now"}
+    writer = threading.Timer(
+        0.15, lambda: (tmp_path / ".acs-backup.lock").write_text(json.dumps(info))
+    )
+    writer.start()
+    try:
+        refused = pytest.raises(engine.BackupError, match=r"restore job 1234 \(pid 1 on api-2")
+        with refused, backup_dir_lock(str(tmp_path), "backup"):
+            pass
+    finally:
+        writer.join()
+        os.close(fd)
