@@ -33,5 +33,10 @@ def list_backups(backup_dir: str) -> list[dict]:
     return engine().list_backups(str(backup_dir))
 
 
+def scan_backups(backup_dir: str) -> dict:
+    """Trusted backups and the files ignored, each with its reason."""
+    return engine().scan_backups(str(backup_dir))
+
+
 def restore(uri: str, source: str | None, backup_dir: str, **options) -> dict:
     return engine().restore(uri, source, str(backup_dir), **options)

@@ -252,7 +252,8 @@ def test_an_unsigned_backup_is_neither_listed_nor_restorable_over_http(
     client, storage, settings, monkeypatch
 ):
     """Made without the key (or forged beside the archives): the API lists
-    only signed backups and has no switch to restore another one."""
+    only signed backups, says why the others are left out, and has no switch
+    to restore another one."""
     from crawler import _backup_engine as engine
 
     storage.db.crawl_results.insert_one({"source": "s", "url": "u", "fields": {"a": 1}})
@@ -260,7 +261,9 @@ def test_an_unsigned_backup_is_neither_listed_nor_restorable_over_http(
     unsigned = engine.run_backup(settings.mongo_uri, str(settings.backup_dir), label="nokey")
     assert unsigned["signed"] is False and unsigned["warnings"]
     monkeypatch.setenv("ACS_BACKUP_SIGNING_KEY", "crawler-tests-backup-signing-key")
-    assert client.get("/api/backup/").json()["items"] == []
+    listing = client.get("/api/backup/").json()
+    assert listing["items"] == []
+    assert listing["rejected"] == [{"name": unsigned["name"], "reason": "unsigned"}]
     r = client.post(
         "/api/backup/restore", json={"backup": unsigned["name"], "check_mode": True}, headers=KEY
     )

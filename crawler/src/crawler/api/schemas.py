@@ -160,9 +160,19 @@ class BackupItem(ResponseModel):
     totals: dict | None = None
 
 
+class RejectedBackup(ResponseModel):
+    name: str
+    reason: str = Field(description="why it is not trusted, e.g. unsigned, signature mismatch")
+
+
 class BackupList(ResponseModel):
     backup_dir: str
     items: list[BackupItem]
+    rejected: list[RejectedBackup] = Field(
+        default_factory=list,
+        description="backups ignored (never restored) and orphan files; adopt old unsigned "
+        "backups with the backup playbook's backup_sign_existing=true",
+    )
 
 
 class SourceItem(ResponseModel):

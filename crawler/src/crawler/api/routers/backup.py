@@ -147,9 +147,13 @@ def backup_trigger(
 )
 @router.get("/api/backup", include_in_schema=False, response_model=BackupList, dependencies=READ)
 def backup_list(settings: SettingsDep):
+    scan = _backup_call(backup_engine.scan_backups, str(settings.backup_dir))
     return {
         "backup_dir": str(settings.backup_dir),
-        "items": _backup_call(backup_engine.list_backups, str(settings.backup_dir)),
+        "items": scan["backups"],
+        # Unsigned, altered or future-dated manifests and orphans: never
+        # restored, so the operator sees why a backup is missing from items.
+        "rejected": [{"name": r["name"], "reason": r["reason"]} for r in scan["rejected"]],
     }
 
 
