@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ops.remediator import cli as remediator_cli
 from ops.runner import PLAYBOOK_DIRS, ROOT, discover_playbooks, run
 
 
@@ -45,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     run_parser.add_argument("--check", action="store_true", help="check mode: print the plan only")
     run_parser.add_argument("--artifacts", default="artifacts", help="where runs are kept")
     sub.add_parser("list", help="list the playbooks with their runbook headings")
+    remediator_cli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "remediator":
+        return remediator_cli.main(args)
     if args.command == "list":
         print(list_playbooks())
         return 0

@@ -1,0 +1,177 @@
+"""``python -m ops remediator COMMAND``: the remediator's commands.
+
+- ``serve``: ansible-rulebook with the remediator's rules and source (the
+  service roles/remediator starts);
+- ``replay DIR [--check]``: recorded Alertmanager requests through the same
+  source, rules and ledger, then stop (``--check``: decide, run nothing);
+- ``handle ID``: one recorded alert (what the rules run);
+- ``status``: breakers, budgets and the last actions;
+- ``reset PROCEDURE``: close a procedure's breaker (a person decides);
+- ``summary [--days N] [--json]``: automatic actions per day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from ops.remediator import config as config_mod
+from ops.remediator.handler import handle, iso
+from ops.remediator.ledger import Ledger
+
+RULEBOOK = Path(__file__).resolve().parents[2] / "extensions/eda/rulebooks/remediator.yml"
+SOURCES = RULEBOOK.parents[1] / "plugins/event_source"
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("remediator", help="the self-healing service and its ledger")
+    parser.add_argument(
+        "--config", help=f"default ${config_mod.CONFIG_ENV} or {config_mod.DEFAULT_CONFIG}"
+    )
+    cmds = parser.add_subparsers(dest="remediator_command", required=True)
+    cmds.add_parser("serve", help="listen for Alertmanager and act (ansible-rulebook)")
+    replay = cmds.add_parser("replay", help="recorded requests through the rules, then stop")
+    replay.add_argument("directory", type=Path)
+    replay.add_argument("--check", action="store_true", help="decide and record, run nothing")
+    one = cmds.add_parser("handle", help="decide and act on one recorded alert")
+    one.add_argument("alert_id", type=int)
+    one.add_argument("--record-only", action="store_true")
+    cmds.add_parser("status", help="breakers, budgets, last actions")
+    reset = cmds.add_parser("reset", help="close a procedure's circuit breaker")
+    reset.add_argument("procedure")
+    reset.add_argument("--by", default=os.environ.get("SUDO_USER") or os.environ.get("USER", "?"))
+    summary = cmds.add_parser("summary", help="automatic actions per day")
+    summary.add_argument("--days", type=int, default=7)
+    summary.add_argument("--json", action="store_true")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.config:
+        os.environ[config_mod.CONFIG_ENV] = str(Path(args.config).resolve())
+    try:
+        config = config_mod.load()
+    except config_mod.ConfigError as exc:
+        print(f"remediator: {exc}", file=sys.stderr)
+        return 2
+    command = args.remediator_command
+    if command == "serve":
+        return rulebook(config)
+    if command == "replay":
+        if args.check:
+            os.environ[config_mod.DRY_RUN_ENV] = "1"
+        return rulebook(config, replay_dir=args.directory.resolve())
+    if command == "handle":
+        handle(args.alert_id, config, record_only=args.record_only)
+        return 0
+    ledger = Ledger(config.ledger)
+    if command == "reset":
+        closed = ledger.reset_breaker(args.procedure, args.by)
+        print(
+            f"remediator: breaker of {args.procedure} " + ("closed" if closed else "was not open")
+        )
+        return 0
+    if command == "summary":
+        rows = ledger.daily_summary(args.days)
+        print(json.dumps(rows, indent=2) if args.json else _table(rows))
+        return 0
+    print(status_text(config, ledger))
+    return 0
+
+
+def status_text(config, ledger: Ledger, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    lines = [
+        f"remediator: {'enabled' if config.enabled else 'PAUSED (kill switch)'}"
+        + (" (dry run)" if config.dry_run else "")
+    ]
+    breakers = {b["procedure"]: b for b in ledger.breakers()}
+    for name, policy in sorted(config.procedures.items()):
+        used = len(ledger.actions(name, since=now - policy.budget.window_seconds))
+        state = (
+            f"breaker OPEN since {iso(breakers[name]['opened_at'])}: {breakers[name]['reason']}"
+            if name in breakers
+            else "breaker closed"
+        )
+        lines.append(
+            f"  {name:<24} {'auto' if policy.automatic else 'manual':<6} budget {used}/"
+            f"{policy.budget.max_actions} per {policy.budget.window_seconds // 60} min; {state}"
+        )
+    for action in ledger.actions()[-10:]:
+        lines.append(f"  {iso(action['started_at'])} {action['procedure']}: {action['outcome']}")
+    return "\n".join(lines)
+
+
+def _table(rows: list[dict]) -> str:
+    if not rows:
+        return "no automatic activity"
+    out = []
+    for row in rows:
+        counts = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("day", "by_procedure"))
+        out.append(f"{row['day']}: {counts}; by procedure {row['by_procedure']}")
+    return "\n".join(out)
+
+
+def rulebook(config, replay_dir: Path | None = None) -> int:
+    """ansible-rulebook with the remediator's rules; its actions run this
+    interpreter's ``python -m ops remediator handle`` on this machine."""
+    with tempfile.TemporaryDirectory(prefix="acs-rulebook-") as tmp:
+        inventory = Path(tmp) / "inventory.yml"
+        inventory.write_text(
+            yaml.safe_dump(
+                {
+                    "all": {
+                        "hosts": {
+                            "localhost": {
+                                "ansible_connection": "local",
+                                "ansible_python_interpreter": sys.executable,
+                            }
+                        }
+                    }
+                }
+            )
+        )
+        variables = Path(tmp) / "vars.yml"
+        variables.write_text(
+            yaml.safe_dump(
+                {
+                    "remediator_config": os.environ.get(
+                        config_mod.CONFIG_ENV, str(config_mod.DEFAULT_CONFIG)
+                    ),
+                    "remediator_token_file": str(config.token_file),
+                    "remediator_listen_address": config.listen_address,
+                    "remediator_port": config.port,
+                    "remediator_replay_dir": str(replay_dir or ""),
+                    "remediator_python": sys.executable,
+                    "remediator_repo": str(config.repo),
+                }
+            )
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (str(config.repo), os.environ.get("PYTHONPATH", "")) if p
+            ),
+        }
+        from ops.runner import tool_path
+
+        env["PATH"] = tool_path(env.get("PATH"))
+        argv = [
+            str(Path(sys.executable).parent / "ansible-rulebook"),
+            "--rulebook",
+            str(RULEBOOK),
+            "-S",
+            str(SOURCES),
+            "-i",
+            str(inventory),
+            "--vars",
+            str(variables),
+        ]
+        return subprocess.call(argv, cwd=config.repo, env=env)
