@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from test_incident_report import PLAYBOOK, ROOT, _run, _run_playbook
 
 sys.path.insert(0, str(ROOT))
 
-from ops.incident_report import record_verification, render_markdown  # noqa: E402
+from ops.incident_report import record_verification, render_markdown
 
 # Secrets an alert may carry; none may reach a report.
 LABEL_KEY = "k-9d8e7f6a5b4c3d2e"
@@ -172,12 +173,14 @@ def test_ops_run_passes_the_context_to_the_report(tmp_path):
     env = dict(
         os.environ,
         ACS_REMEDIATION_CONTEXT=str(context_file),
-        PATH=f"{sys.executable.rsplit('/', 1)[0]}:{os.environ['PATH']}",
+        PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "ops", "run", str(book), "-i", "localhost,"]
-        + ["-e", f"ansible_python_interpreter={sys.executable}"]
-        + ["--artifacts", str(tmp_path / "runs")],
+        [
+            *(sys.executable, "-m", "ops", "run", str(book), "-i", "localhost,"),
+            *("-e", f"ansible_python_interpreter={sys.executable}"),
+            *("--artifacts", str(tmp_path / "runs")),
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
