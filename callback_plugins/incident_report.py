@@ -9,9 +9,21 @@ Playbooks feed it with ``ansible.builtin.set_stats`` (``aggregate: true``):
 The timeline is every task result in order. A run with a failed or
 unreachable host is reported as ``failed`` whatever the playbook said.
 
-Reports copy log lines and error output, which may hold secrets (a URI
-with a password, an API key in a header): every text is scrubbed before it
-is written (``scrub``), by pattern and by the generated credentials' values.
+A run started by the remediator has ``ACS_REMEDIATION_CONTEXT`` naming a JSON
+file (the alert, when it was received, why the automation acted, when the
+action started), read when the playbook starts. Its report gains
+``detected_at``, ``alert_received_at``, ``action_started_at``,
+``verified_resolved_at`` and ``mttr_seconds`` (null until the remediator
+records its verification with ``ops.incident_report.record_verification``),
+``mttd_seconds`` and ``automation`` (the context, plus ``verification``), and
+its Markdown an Automation section. A manual run's report has none of them.
+
+Reports copy log lines, error output and alert labels, which may hold secrets
+(a URI with a password, an API key in a header): every text is scrubbed before
+it is written (``scrub``), by pattern and by the generated credentials' values.
+
+The renderer and the scrubbing live in ``ops/incident_report.py``, shared with
+the remediator; this file loads it by path (see ``_shared``).
 """
 
 from __future__ import annotations
@@ -24,6 +36,9 @@ description:
   - Records the timeline of task results and the findings, actions and result that the
     playbook publishes with set_stats, then writes C(<reports_dir>/<UTC time>-<playbook>.json)
     and C(.md) when the playbook ends.
+  - When C(ACS_REMEDIATION_CONTEXT) names the remediator's JSON context file, the report also
+    holds C(detected_at), C(alert_received_at), C(action_started_at), C(verified_resolved_at),
+    C(mttd_seconds), C(mttr_seconds) and C(automation), and the Markdown an Automation section.
 requirements:
   - enable in ansible.cfg (callbacks_enabled = incident_report)
 options:
@@ -38,9 +53,10 @@ options:
     type: path
 """
 
+import importlib.util
 import json
 import os
-import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,39 +64,27 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 
 _MAX_MSG = 300
-_HIDDEN = "***"
-# key=value, key: value, "key": "value" for secret-looking keys; user:password@ in
-# URIs; bearer tokens.
-_SECRET_PATTERNS = (
-    re.compile(
-        r"(?i)((?:password|passwd|pwd|secret|token|api[_-]?keys?|x-api-key|fernet[_-]?key)"
-        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"',;&|]+)"
-    ),
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)"),
-    re.compile(r"(?i)(\bbearer\s+)([a-z0-9._~+/-]+=*)"),
-)
-_CREDENTIALS = Path.home() / ".airflow-crawler-system" / "credentials.yml"
 
 
-def _known_secrets() -> list[str]:
-    """Values of the generated credentials file, longest first (exact matches)."""
-    try:
-        import yaml
+def _shared():
+    """ops/incident_report.py, loaded by path: Ansible loads this plugin by path
+    too, so the repository root is not on sys.path, and putting it there would
+    let the repository's directories shadow installed packages for every plugin.
+    The module imports nothing from ops, so loading it alone is safe."""
+    name = "acs_ops_incident_report"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "ops" / "incident_report.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
-        values = yaml.safe_load(_CREDENTIALS.read_text()) or {}
-    except (OSError, ValueError, ImportError):
-        return []
-    found = [str(v) for v in values.values() if isinstance(v, (str, int)) and len(str(v)) >= 8]
-    return sorted(found, key=len, reverse=True)
 
-
-def scrub(text: str, known: list[str] | None = None) -> str:
-    """The text with secret values replaced by ***."""
-    for value in known if known is not None else _known_secrets():
-        text = text.replace(value, _HIDDEN)
-    text = _SECRET_PATTERNS[0].sub(lambda m: m.group(1) + _HIDDEN, text)
-    text = _SECRET_PATTERNS[1].sub(lambda m: m.group(1) + _HIDDEN + m.group(3), text)
-    return _SECRET_PATTERNS[2].sub(lambda m: m.group(1) + _HIDDEN, text)
+_report = _shared()
+# What this plugin offered before the move, for code that imports it.
+scrub = _report.scrub
+render_markdown = _report.render_markdown
 
 
 def _now() -> str:
@@ -97,38 +101,6 @@ def _short(result: dict) -> str:
     return ""
 
 
-def render_markdown(report: dict) -> str:
-    lines = [
-        f"# 장애 대응 보고서 (Incident report): {report['playbook']}",
-        "",
-        f"- 결과 (Result): **{report['result']}**",
-        f"- 시작 (Started): {report['started']}",
-        f"- 종료 (Ended): {report['ended']}",
-        f"- 점검 모드 (Check mode): {'예 (yes)' if report['check_mode'] else '아니오 (no)'}",
-        f"- 호스트 (Hosts): {', '.join(sorted(report['hosts'])) or '-'}",
-        "",
-        "## 발견 사항 (Findings)",
-        "",
-    ]
-    lines += [f"- {item}" for item in report["findings"]] or ["- (none)"]
-    lines += ["", "## 조치 (Actions)", ""]
-    lines += [f"- {item}" for item in report["actions"]] or ["- (none)"]
-    lines += [
-        "",
-        "## 타임라인 (Timeline)",
-        "",
-        "| time (UTC) | host | task | status | detail |",
-        "|---|---|---|---|---|",
-    ]
-    for event in report["timeline"]:
-        detail = event["detail"].replace("|", "\\|")
-        task = event["task"].replace("|", "\\|")
-        lines.append(
-            f"| {event['time']} | {event['host']} | {task} | {event['status']} | {detail} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
@@ -141,10 +113,15 @@ class CallbackModule(CallbackBase):
         self._started = _now()
         self._timeline: list[dict] = []
         self._check_mode = False
+        self._automation: dict | None = None
 
     def v2_playbook_on_start(self, playbook) -> None:
         self._playbook = Path(playbook._file_name).stem
         self._started = _now()
+        # Read now: the remediator may delete the file once the run is over.
+        context_file = os.environ.get(_report.CONTEXT_ENV)
+        if context_file:
+            self._automation = _report.load_context(context_file)
 
     def v2_playbook_on_play_start(self, play) -> None:
         self._check_mode = self._check_mode or bool(
@@ -193,19 +170,16 @@ class CallbackModule(CallbackBase):
             "actions": list(custom.get("incident_actions", [])),
             "timeline": self._timeline,
         }
-        known = _known_secrets()
+        known = _report.known_secrets()
         report["findings"] = [scrub(str(x), known) for x in report["findings"]]
         report["actions"] = [scrub(str(x), known) for x in report["actions"]]
         for event in report["timeline"]:
             event["detail"] = scrub(event["detail"], known)
             event["task"] = scrub(event["task"], known)
+        if self._automation is not None:
+            report = _report.with_automation(report, _report.scrub_tree(self._automation, known))
         reports_dir = Path(self.get_option("reports_dir"))
         reports_dir.mkdir(parents=True, exist_ok=True)
         stem = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-{self._playbook}"
-        json_path = reports_dir / f"{stem}.json"
-        md_path = reports_dir / f"{stem}.md"
-        json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n")
-        md_path.write_text(render_markdown(report))
-        os.chmod(json_path, 0o640)
-        os.chmod(md_path, 0o640)
+        md_path = _report.write_report(reports_dir / f"{stem}.json", report)
         self._display.display(f"incident report: {md_path} ({report['result']})")

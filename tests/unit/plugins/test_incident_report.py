@@ -33,13 +33,13 @@ def _run_playbook(tmp_path, outcome, command, *extra):
     return _run(tmp_path, PLAYBOOK.format(outcome=outcome, command=command), *extra)
 
 
-def _run(tmp_path, playbook, *extra):
+def _run(tmp_path, playbook, *extra, env=None):
     """ansible-playbook of `playbook` (text) with the incident report on; (proc, reports dir)."""
     book = tmp_path / "procedure.yml"
     book.write_text(playbook)
     reports = tmp_path / "reports"
     env = dict(
-        os.environ,
+        os.environ if env is None else env,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
         ACS_REPORTS_DIR=str(reports),
         PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}",
