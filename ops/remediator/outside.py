@@ -10,6 +10,7 @@ from pathlib import Path
 
 import requests
 
+from ops.incident_report import record_verification
 from ops.remediator.config import Config, Verify
 
 _TIMEOUT = 5
@@ -106,10 +107,6 @@ def escalate(url: str, payload: dict) -> tuple[bool, str]:
 def update_report(reports_dir: Path, verification: dict) -> None:
     """Adds the verification to the run's incident report (same renderer as
     the callback)."""
-    try:
-        from ops.incident_report import record_verification
-    except ImportError:
-        return
     if reports_dir.is_dir():
         record_verification(reports_dir, verification)
 
