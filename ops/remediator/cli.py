@@ -5,7 +5,7 @@
 - ``replay DIR [--check]``: recorded Alertmanager requests through the same
   source, rules and ledger, then stop (``--check``: decide, run nothing);
 - ``handle ID``: one recorded alert (what the rules run);
-- ``status``: breakers, budgets and the last actions;
+- ``status [--json]``: breakers, budgets and the last actions;
 - ``reset PROCEDURE``: close a procedure's breaker (a person decides);
 - ``summary [--days N] [--json]``: automatic actions per day.
 """
@@ -44,7 +44,9 @@ def add_parser(sub) -> None:
     one = cmds.add_parser("handle", help="decide and act on one recorded alert")
     one.add_argument("alert_id", type=int)
     one.add_argument("--record-only", action="store_true")
-    cmds.add_parser("status", help="breakers, budgets, last actions")
+    status = cmds.add_parser("status", help="breakers, budgets, last actions")
+    # For the weekly check and the status playbook, which read it as data.
+    status.add_argument("--json", action="store_true")
     reset = cmds.add_parser("reset", help="close a procedure's circuit breaker")
     reset.add_argument("procedure")
     reset.add_argument("--by", default=os.environ.get("SUDO_USER") or os.environ.get("USER", "?"))
@@ -82,8 +84,32 @@ def main(args: argparse.Namespace) -> int:
         rows = ledger.daily_summary(args.days)
         print(json.dumps(rows, indent=2) if args.json else _table(rows))
         return 0
-    print(status_text(config, ledger))
+    if args.json:
+        print(json.dumps(status_data(config, ledger), indent=2))
+    else:
+        print(status_text(config, ledger))
     return 0
+
+
+def status_data(config, ledger: Ledger, now: float | None = None) -> dict:
+    """The switch, the open breakers and each procedure's budget use."""
+    now = time.time() if now is None else now
+    return {
+        "enabled": config.enabled,
+        "dry_run": config.dry_run,
+        "breakers": [{**b, "opened_at": iso(b["opened_at"])} for b in ledger.breakers()],
+        "procedures": {
+            name: {
+                "automatic": policy.automatic,
+                "actions_in_window": len(
+                    ledger.actions(name, since=now - policy.budget.window_seconds)
+                ),
+                "max_actions": policy.budget.max_actions,
+                "window_seconds": policy.budget.window_seconds,
+            }
+            for name, policy in sorted(config.procedures.items())
+        },
+    }
 
 
 def status_text(config, ledger: Ledger, now: float | None = None) -> str:
