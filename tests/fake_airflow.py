@@ -1,6 +1,6 @@
 """A stand-in for Airflow 3's REST API as the restore paths use it: sign-in,
 the DAG list and the pause switch, over real HTTP; it records every pause
-change it was asked for."""
+change it was asked for. The metrics collector reads the same DAG list."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import contextlib
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 
 class FakeAirflow:
     def __init__(self, dags: dict[str, bool]):
         self.dags = dict(dags)  # dag_id -> is_paused
         self.calls: list[tuple[str, bool]] = []
+        self.stale: set[str] = set()  # DAGs Airflow marks is_stale (file gone)
+        self.gets: list[str | None] = []  # the Authorization header of each GET
         self.url = ""
 
     def _handler(self):
@@ -33,9 +36,19 @@ class FakeAirflow:
                 self._send(201, {"access_token": "t"})
 
             def do_GET(self):
-                # ?dag_id_pattern=crawl_&paused=false, as both clients ask
-                dags = [{"dag_id": d, "is_paused": p} for d, p in sorted(fake.dags.items())]
-                self._send(200, {"dags": [d for d in dags if not d["is_paused"]]})
+                # Airflow's filters: dag_id_pattern (a substring) and paused
+                fake.gets.append(self.headers.get("Authorization"))
+                query = parse_qs(urlsplit(self.path).query)
+                pattern = query.get("dag_id_pattern", [""])[0]
+                dags = [
+                    {"dag_id": d, "is_paused": p, "is_stale": d in fake.stale}
+                    for d, p in sorted(fake.dags.items())
+                    if pattern in d
+                ]
+                if "paused" in query:
+                    want = query["paused"][0] == "true"
+                    dags = [d for d in dags if d["is_paused"] == want]
+                self._send(200, {"dags": dags, "total_entries": len(dags)})
 
             def do_PATCH(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

@@ -24,16 +24,8 @@ def trigger_dag_run(settings: Settings, source_id: str) -> dict:
     with the status the API answers when Airflow cannot start the run."""
     base = settings.airflow_api_url.rstrip("/")
     dag = dag_id(source_id)
-    headers = {}
     try:
-        if settings.airflow_username:
-            tok = requests.post(
-                f"{base}/auth/token",
-                json={"username": settings.airflow_username, "password": settings.airflow_password},
-                timeout=10,
-            )
-            tok.raise_for_status()
-            headers["Authorization"] = f"Bearer {tok.json()['access_token']}"
+        headers = auth_headers(settings, base)
         r = requests.post(
             f"{base}/api/v2/dags/{dag}/dagRuns",
             headers=headers,
@@ -57,13 +49,14 @@ def trigger_dag_run(settings: Settings, source_id: str) -> dict:
     return {"run_id": data.get("dag_run_id"), "dag_id": dag, "state": data.get("state")}
 
 
-def _auth_headers(settings: Settings, base: str) -> dict:
+def auth_headers(settings: Settings, base: str, timeout: float = 10) -> dict:
+    """The Authorization header of a JWT from /auth/token (none without a user)."""
     if not settings.airflow_username:
         return {}
     tok = requests.post(
         f"{base}/auth/token",
         json={"username": settings.airflow_username, "password": settings.airflow_password},
-        timeout=10,
+        timeout=timeout,
     )
     tok.raise_for_status()
     return {"Authorization": f"Bearer {tok.json()['access_token']}"}
@@ -93,7 +86,7 @@ def crawl_dags_paused(settings: Settings, report: dict):
         return
     base = settings.airflow_api_url.rstrip("/")
     try:
-        headers = _auth_headers(settings, base)
+        headers = auth_headers(settings, base)
         r = requests.get(
             f"{base}/api/v2/dags",
             headers=headers,
@@ -114,7 +107,7 @@ def crawl_dags_paused(settings: Settings, report: dict):
     finally:
         if report["paused"]:
             try:
-                _set_paused(base, _auth_headers(settings, base), report["paused"], False)
+                _set_paused(base, auth_headers(settings, base), report["paused"], False)
                 report["resumed"] = list(report["paused"])
             except (requests.RequestException, ValueError, KeyError) as exc:
                 report["error"] = (

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -26,6 +27,7 @@ from crawler.config import Settings
 from crawler.errors import ErrorCode
 from crawler.logs import request_id, setup_logging
 from crawler.metrics import default_metrics
+from crawler.source_metrics import SourceCollector
 from crawler.storage import Spool, Storage
 
 log = logging.getLogger("crawler.api")
@@ -140,6 +142,10 @@ def create_app(settings: Settings | None = None, storage: Storage | None = None)
     )
     app.state.spool = Spool(settings.spool_dir)
     app.state.metrics = default_metrics()
+    # Grid, Airflow and backup gauges, read at scrape time: a registry of the
+    # app's own, so that a second app in one process does not register twice.
+    app.state.source_metrics = CollectorRegistry(auto_describe=False)
+    app.state.source_metrics.register(SourceCollector(settings))
     app.middleware("http")(_request_context)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

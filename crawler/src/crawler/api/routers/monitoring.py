@@ -66,7 +66,8 @@ def health(storage: StorageDep, spool: SpoolDep):
 def prom_metrics(request: Request, spool: SpoolDep):
     request.app.state.metrics.spool.set(spool.size())
     request.app.state.metrics.spool_quarantined.set(spool.quarantined())
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    body = generate_latest() + generate_latest(request.app.state.source_metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get(
