@@ -25,6 +25,8 @@ LOCAL_MODE_SERVICES = {
     "prometheus",
     "pushgateway",
     "alertmanager",
+    "blackbox-exporter",
+    "cadvisor",
 }
 # A probe run with the host's Python: curl is not part of a minimal server.
 HTTP_GET = (

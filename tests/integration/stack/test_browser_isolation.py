@@ -22,6 +22,8 @@ STACK_SERVICES = {
     "prometheus": 9090,
     "pushgateway": 9091,
     "alertmanager": 9093,
+    "blackbox-exporter": 9115,
+    "cadvisor": 8080,
     "airflow-webserver": 8080,  # the Airflow API
     "api": 8000,
     "nginx": 80,

@@ -33,6 +33,8 @@ EXPECTED = {
     "prometheus",
     "pushgateway",
     "alertmanager",
+    "blackbox-exporter",
+    "cadvisor",
 }
 
 

@@ -27,6 +27,7 @@ def rendered_official(tmp_path_factory) -> Rendered:
         tmp_path_factory.mktemp("official"),
         {
             "monitoring_node_exporter_targets": ["node1:9100"],
+            "monitoring_remediator_target": "172.17.0.1:9180",
             "monitoring_alert_webhook_url": "https://alerts.example.invalid/hook",
             "airflow_connections": [{"conn_id": "mongo_default", "uri": "mongodb://mongodb:27017"}],
         },

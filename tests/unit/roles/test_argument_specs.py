@@ -103,6 +103,8 @@ BAD_INPUT = [
     ({"nginx_tls_certificate_src": "/tmp/cert.pem"}, "nginx_tls_private_key_src", "both"),
     ({"stack_project_dir": "opt/acs"}, "stack_project_dir", "absolute"),
     ({"crawler_image_delivery": "load"}, "crawler_image_archive", "tarball"),
+    ({"monitoring_probe_timeout": "15s"}, "monitoring_probe_timeout", "at most the scrape"),
+    ({"monitoring_remediator_target": "http://h:1"}, "monitoring_remediator_target", "host:port"),
 ]
 
 

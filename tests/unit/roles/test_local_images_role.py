@@ -31,6 +31,8 @@ PORTS = {
     "prometheus": {"9090"},
     "pushgateway": {"9091"},
     "alertmanager": {"9093"},
+    "blackbox-exporter": {"9115"},
+    "cadvisor": {"8080"},
 }
 NO_SERVICE = {"python"}  # a base image for the project's own images
 

@@ -119,8 +119,12 @@ def test_volumes_network_and_logs(rendered_local):
     mounts = {(m["source"], m["target"]) for m in model["services"]["airflow-scheduler"]["volumes"]}
     assert (str(rendered_local.root / "airflow" / "logs"), "/opt/airflow/logs") in mounts
     assert ("/data/backups", "/data/backups") in mounts
+    # Only the cadvisor exporter reads the engine (read-only mounts, as cAdvisor).
     for name, svc in model["services"].items():
         for m in svc.get("volumes", []):
+            if name == "cadvisor":
+                assert m["read_only"], m
+                continue
             assert "docker.sock" not in m.get("source", ""), f"{name} mounts the Docker socket"
 
 
@@ -186,6 +190,8 @@ def test_prometheus_config_passes_promtool(rendered_official):
         for j in rendered_official.yaml("monitoring/prometheus/prometheus.yml")["scrape_configs"]
     ]
     assert {"api", "pushgateway", "node", "alertmanager"} <= set(jobs)
+    # The runbook incidents' signals (tests/unit/roles/test_monitoring_signals.py).
+    assert {"api_health", "airflow_scheduler", "mongodb_tcp", "cadvisor", "remediator"} <= set(jobs)
 
 
 @pytest.mark.parametrize("variant", ["rendered_local", "rendered_official"])

@@ -46,6 +46,8 @@ REFUSED_NAMES = frozenset(
         "prometheus",
         "pushgateway",
         "alertmanager",
+        "blackbox-exporter",
+        "cadvisor",
         "grafana",
         "loki",
         "promtail",
