@@ -65,6 +65,9 @@ def remediator(deployed_stack):
     settings = yaml.safe_load(CONFIG.read_text())
     health = f"http://{settings['listen_address']}:{settings['port']}/health"
     assert requests.get(health, timeout=5).status_code == 200, "the remediator does not answer"
+    # Alerts that still fire from earlier tests' faults (an OOM kill counts
+    # for five minutes) would be acted on the moment the pause lifts.
+    _wait(_no_incident_fires, 480, "earlier faults' alerts to resolve before lifting the pause")
     others = alertmanager_silence.resume()
     if others:
         pytest.fail(f"the remediator is paused by a person's silence: {others[0]['comment']}")
@@ -76,6 +79,16 @@ def remediator(deployed_stack):
         )
     yield ledger
     alertmanager_silence.pause("pytest: faults injected for manual runbook runs")
+
+
+def _no_incident_fires() -> bool:
+    answer = requests.get(
+        "http://127.0.0.1:9090/api/v1/query",
+        params={"query": 'ALERTS{alertstate="firing", remediation="auto"}'},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    return not answer.json()["data"]["result"]
 
 
 def _finished_action(ledger: Ledger, procedure: str, since: float) -> dict | None:

@@ -36,10 +36,22 @@ def test_detection_is_fast_enough_for_a_90_second_recovery(rendered_local):
         assert seconds(found[name]["scrape_timeout"]) <= 5, name
 
 
-def test_local_jobs_without_remediator(rendered_local, rendered_official):
+def test_local_jobs_and_the_remediator(rendered_local, rendered_official):
     assert sorted(jobs(rendered_local)) == sorted(
-        ["prometheus", "api", "pushgateway", "alertmanager", "blackbox", "cadvisor", *PROBE_JOBS]
+        [
+            "prometheus",
+            "api",
+            "pushgateway",
+            "alertmanager",
+            "blackbox",
+            "cadvisor",
+            "remediator",
+            *PROBE_JOBS,
+        ]
     )
+    # By default through the Docker host's gateway; an inventory may name another.
+    local = jobs(rendered_local)["remediator"]
+    assert local["static_configs"] == [{"targets": ["host.docker.internal:9418"]}]
     remediator = jobs(rendered_official)["remediator"]
     assert remediator["static_configs"] == [{"targets": ["172.17.0.1:9180"]}]
     assert (remediator["metrics_path"], remediator["scheme"]) == ("/metrics", "http")
