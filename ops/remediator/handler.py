@@ -177,7 +177,7 @@ def run_procedure(
     ]
     for key, value in sorted(extra_vars.items()):
         argv += ["-e", f"{key}={value}"]
-    env = {**os.environ, "ACS_REMEDIATION_CONTEXT": handle.name}
+    env = {**clean_environment(os.environ), "ACS_REMEDIATION_CONTEXT": handle.name}
     try:
         proc = subprocess.run(
             argv,
@@ -197,6 +197,21 @@ def run_procedure(
     sys.stdout.write(proc.stdout[-4000:])
     match = _ARTIFACTS_LINE.search(proc.stdout)
     return proc.returncode, match.group(1).strip() if match else ""
+
+
+# Set by the ansible-runner of the rule's action for its own wrapper play
+# (its stdout callback, its artifacts); inherited, they would break the run
+# of the procedure, which ops starts with ansible-runner and ansible.cfg.
+_RUNNER_ENV_PREFIXES = ("ANSIBLE_", "AWX_", "RUNNER_", "JOB_ID", "INVENTORY_ID", "PROJECT_REVISION")
+
+
+def clean_environment(environ) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in environ.items()
+        if not k.startswith(_RUNNER_ENV_PREFIXES)
+        and not (k == "PYTHONPATH" and "ansible_runner" in v)
+    }
 
 
 def _escalate_once(config: Config, ledger: Ledger, alert: dict, reason: str) -> None:
