@@ -111,12 +111,19 @@ def _act(config: Config, ledger: Ledger, alert: dict, decision: Decision) -> Non
     policy = config.procedures[procedure]
     started = time.time()
     action_id = ledger.start_action(procedure, alert["id"], now=started)
+    summary = {
+        k: alert.get(k)
+        for k in ("alertname", "status", "labels", "annotations", "starts_at", "fingerprint")
+    }
+    # Detection is when Prometheus first saw the condition (activeAt); the
+    # notification's startsAt is when the alert began to fire, after `for`.
+    summary["fired_at"] = alert.get("starts_at")
+    summary["starts_at"] = outside.active_since(
+        config.prometheus_url, alert["labels"]
+    ) or alert.get("starts_at")
     context = {
         "trigger": "remediator",
-        "alert": {
-            k: alert.get(k)
-            for k in ("alertname", "status", "labels", "annotations", "starts_at", "fingerprint")
-        },
+        "alert": summary,
         "received_at": iso(alert["received_at"]),
         "decision": {"procedure": procedure, "action": decision.action, "reason": decision.reason},
         "action_started_at": iso(started),

@@ -68,6 +68,22 @@ def query(prometheus_url: str, promql: str) -> list:
     return answer.json().get("data", {}).get("result", [])
 
 
+def active_since(prometheus_url: str, labels: dict[str, str]) -> str:
+    """When Prometheus first saw the alert's condition (its activeAt: the
+    start of the pending period), which is when the fault was detected;
+    Alertmanager's startsAt is when it began to fire. '' when unknown."""
+    try:
+        answer = requests.get(f"{prometheus_url}/api/v1/alerts", timeout=_TIMEOUT)
+        answer.raise_for_status()
+        alerts = answer.json().get("data", {}).get("alerts", [])
+    except (requests.RequestException, ValueError):
+        return ""
+    for alert in alerts:
+        if alert.get("labels") == labels:
+            return str(alert.get("activeAt", ""))
+    return ""
+
+
 def verify(prometheus_url: str, check: Verify, poll: float = 2.0) -> dict:
     """Polls until the condition returns a sample or its time is up."""
     started = time.monotonic()

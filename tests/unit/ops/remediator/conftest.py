@@ -60,6 +60,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(
                 200, {"status": "success", "data": {"resultType": "vector", "result": result}}
             )
+        elif self.path.startswith("/api/v1/alerts"):
+            alerts = getattr(self.server, "prometheus_alerts", [])
+            self._json(200, {"status": "success", "data": {"alerts": alerts}})
         elif self.path.startswith("/api/v2/silences"):
             self._json(200, getattr(self.server, "silences", []))
         else:

@@ -44,13 +44,23 @@ def clock(monkeypatch):
     return fake
 
 
+class _Runs(list):
+    """(procedure, extra_vars) of each run; .contexts the context handed over."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.contexts: list[dict] = []
+
+
 @pytest.fixture
 def runs(monkeypatch):
     """Replaces the playbook run; records (procedure, extra_vars)."""
-    calls: list[tuple[str, dict]] = []
+    calls = _Runs()
+    calls_context = calls.contexts
 
     def fake_run(config, procedure, extra_vars, context):
         calls.append((procedure, dict(extra_vars)))
+        calls_context.append(context)
         assert context["alert"]["labels"]["procedure"] == procedure
         return 0, ""
 
@@ -104,11 +114,19 @@ def test_a_body_that_is_not_a_notification_names_the_field(remediator_config):
 
 
 def test_a_firing_incident_runs_its_procedure_and_is_verified(remediator_config, servers, runs):
-    status, answer, events = receive(payload("firing_api_down"))
+    note = payload("firing_api_down")
+    # Prometheus saw the condition 30 s before the alert fired (its `for`).
+    servers.prometheus_alerts = [
+        {"labels": note["alerts"][0]["labels"], "activeAt": "2026-12-02T20:39:40.1Z"}
+    ]
+    status, answer, events = receive(note)
     assert status == 200 and answer["accepted"] == 1
     [decision] = handle_all(events)
     assert decision.action == "run" and "action 1 of 3" in decision.reason
     assert runs == [("recover_api", {})]
+    [context] = runs.contexts
+    assert context["alert"]["starts_at"] == "2026-12-02T20:39:40.1Z"  # detection
+    assert context["alert"]["fired_at"] == "2026-12-02T20:40:10.123000Z"
     [action] = ledger().actions("recover_api")
     assert action["outcome"] == "succeeded" and action["verified"] == 1
     assert any("probe_success" in q for q in servers.queries)
