@@ -78,8 +78,10 @@ def active_since(prometheus_url: str, labels: dict[str, str]) -> str:
         alerts = answer.json().get("data", {}).get("alerts", [])
     except (requests.RequestException, ValueError):
         return ""
+    # The notification's labels add Prometheus's external labels.
     for alert in alerts:
-        if alert.get("labels") == labels:
+        own = alert.get("labels") or {}
+        if own and all(labels.get(k) == v for k, v in own.items()):
             return str(alert.get("activeAt", ""))
     return ""
 

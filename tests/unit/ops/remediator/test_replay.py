@@ -116,8 +116,10 @@ def test_a_body_that_is_not_a_notification_names_the_field(remediator_config):
 def test_a_firing_incident_runs_its_procedure_and_is_verified(remediator_config, servers, runs):
     note = payload("firing_api_down")
     # Prometheus saw the condition 30 s before the alert fired (its `for`).
+    own = {k: v for k, v in note["alerts"][0]["labels"].items() if k != "stack"}
     servers.prometheus_alerts = [
-        {"labels": note["alerts"][0]["labels"], "activeAt": "2026-12-02T20:39:40.1Z"}
+        {"labels": {**own, "instance": "another replica"}, "activeAt": "2026-12-02T20:30:00Z"},
+        {"labels": own, "activeAt": "2026-12-02T20:39:40.1Z"},  # without external labels
     ]
     status, answer, events = receive(note)
     assert status == 200 and answer["accepted"] == 1
