@@ -48,15 +48,15 @@ def pause(comment: str, hours: float = 6) -> str:
     return answer.json()["silenceID"]
 
 
-def resume() -> list[dict]:
-    """Expires the pauses the tests made; returns the ones a person made,
-    which stay."""
-    others = []
+def resume() -> tuple[list[str], list[dict]]:
+    """Expires the pauses the tests made; returns their ids and the pauses
+    a person made, which stay."""
+    expired, others = [], []
     for silence in active_pauses():
         if silence.get("createdBy") != "pytest":
             others.append(silence)
             continue
-        requests.delete(
-            f"{ALERTMANAGER}/api/v2/silence/{silence['id']}", timeout=5
-        ).raise_for_status()
-    return others
+        url = f"{ALERTMANAGER}/api/v2/silence/{silence['id']}"
+        requests.delete(url, timeout=5).raise_for_status()
+        expired.append(silence["id"])
+    return expired, others

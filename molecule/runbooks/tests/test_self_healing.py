@@ -58,8 +58,8 @@ def _wait(predicate, timeout: float, what: str):
 
 @pytest.fixture
 def remediator(deployed_stack):
-    """The deployed remediator, acting: the suite's pause silence is lifted
-    for the test and put back afterwards."""
+    """The deployed remediator, acting: the suite's pause silence (if any) is
+    lifted for the test and put back afterwards."""
     if not CONFIG.is_file():
         pytest.fail(f"{CONFIG} is missing: deploy the stack (playbooks/site.yml) first")
     settings = yaml.safe_load(CONFIG.read_text())
@@ -68,7 +68,7 @@ def remediator(deployed_stack):
     # Alerts that still fire from earlier tests' faults (an OOM kill counts
     # for five minutes) would be acted on the moment the pause lifts.
     _wait(_no_incident_fires, 480, "earlier faults' alerts to resolve before lifting the pause")
-    others = alertmanager_silence.resume()
+    lifted, others = alertmanager_silence.resume()
     if others:
         pytest.fail(f"the remediator is paused by a person's silence: {others[0]['comment']}")
     ledger = Ledger(settings["ledger"])
@@ -78,7 +78,8 @@ def remediator(deployed_stack):
             "`python -m ops remediator reset PROCEDURE` after looking at why"
         )
     yield ledger
-    alertmanager_silence.pause("pytest: faults injected for manual runbook runs")
+    if lifted:  # the suite's pause, put back for the tests that follow
+        alertmanager_silence.pause("pytest: faults injected for manual runbook runs")
 
 
 def _no_incident_fires() -> bool:

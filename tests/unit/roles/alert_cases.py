@@ -141,6 +141,8 @@ def cases(d: dict, project: str) -> list[dict]:
             paused % ("api-1", "crawl_news"): up(news),
             paused % ("api-2", "crawl_news"): up(news),
             paused % ("api-1", "backup_dag"): up(0),
+            # Created through the API and left paused: not managed, no incident.
+            paused % ("api-1", "crawl_adhoc"): up(1),
             'crawler_restore_in_progress{job="api",instance="api-1"}': up(restore),
         }
 

@@ -16,7 +16,12 @@ def rendered_local(tmp_path_factory) -> Rendered:
     """Templates as inventory/local renders them (local images, no Grafana)."""
     return render(
         tmp_path_factory.mktemp("local"),
-        {"stack_image_source": "local", "stack_observability_ui_enabled": False},
+        {
+            "stack_image_source": "local",
+            "stack_observability_ui_enabled": False,
+            # As inventory/local computes it for one configured source.
+            "airflow_managed_dags": ["backup_dag", "crawl_news"],
+        },
     )
 
 
