@@ -218,6 +218,24 @@ class _Site:
     index = "http://fault-site:8000/index.html"
 
 
+def site_source(name: str, site) -> dict:
+    """A static source crawling every page of ``site`` (crawl_site) slowly
+    enough that a fault lands in the middle of its writes."""
+    return {
+        "name": name,
+        "start_urls": [site.index],
+        "mode": "static",
+        "fields": {"heading": {"selector": "h1"}},
+        "links": {"allow": [r"/p\d+\.html$"], "max_depth": 1, "max_pages": site.pages + 1},
+        "politeness": {
+            "obey_robots": False,
+            "delay_seconds": 0.4,
+            "concurrency_per_domain": 1,
+            "max_retries": 0,
+        },
+    }
+
+
 @pytest.fixture()
 def crawl_site(deployed_stack, tmp_path):
     """A small website on the stack's network (name fault-site): an index

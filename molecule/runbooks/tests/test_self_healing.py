@@ -28,6 +28,7 @@ from runbook_support import (
     document_counts,
     mongo_client,
     record,
+    site_source,
     stored_results,
 )
 
@@ -162,23 +163,7 @@ def test_mongodb_stopped_during_a_crawl_heals_itself(deployed_stack, crawl_site,
         f"{API}/api/sources",
         headers=key,
         timeout=10,
-        json={
-            "name": source,
-            "start_urls": [crawl_site.index],
-            "mode": "static",
-            "fields": {"heading": {"selector": "h1"}},
-            "links": {
-                "allow": [r"/p\d+\.html$"],
-                "max_depth": 1,
-                "max_pages": crawl_site.pages + 1,
-            },
-            "politeness": {
-                "obey_robots": False,
-                "delay_seconds": 0.4,
-                "concurrency_per_domain": 1,
-                "max_retries": 0,
-            },
-        },
+        json=site_source(source, crawl_site),
     )
     assert r.status_code == 201, r.text
     before = document_counts()
