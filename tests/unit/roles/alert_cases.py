@@ -255,11 +255,11 @@ def cases(d: dict, project: str) -> list[dict]:
     # Grid
     grid_for = seconds(d["monitoring_grid_no_slots_for"])
 
-    def grid(free, queue):
+    def grid(free, queue, total=3):
         slots = 'crawler_grid_slots{job="api",instance="api-1",state="%s"}'
         return {
             slots % "free": up(free),
-            slots % "total": up(3),
+            slots % "total": up(total),
             'crawler_grid_session_queue{job="api",instance="api-1"}': up(queue),
         }
 
@@ -273,6 +273,17 @@ def cases(d: dict, project: str) -> list[dict]:
     )
     c.quiet("GridNoFreeSlots", "a free slot: the queue drains", grid(1, 2), 10 * grid_for)
     c.quiet("GridNoFreeSlots", "all slots busy, nothing waits", grid(0, 0), 10 * grid_for)
+
+    nodes_for = seconds(d["monitoring_grid_nodes_down_for"])
+    c.fault(
+        "GridNodesDown",
+        "every Chrome node stopped",
+        grid(0, 0, total=0),
+        nodes_for,
+        {},
+        "Selenium Grid has no browser node",
+    )
+    c.quiet("GridNodesDown", "nodes registered, all busy", grid(0, 2), 10 * nodes_for)
 
     # Backups. BackupMetricMissing's `for:` is a day: evaluated every 10 minutes.
     hours = d["monitoring_backup_max_age_hours"]

@@ -52,6 +52,12 @@ CONTRACT: dict[str, dict[str, str]] = {
         "procedure": "scale",
         "remediation": "auto",
     },
+    "GridNodesDown": {
+        "severity": "critical",
+        "service": "chrome",
+        "procedure": "recover_crawl_failures",
+        "remediation": "auto",
+    },
     "BackupTooOld": {"severity": "critical", "procedure": "backup", "remediation": "auto"},
     "BackupMetricMissing": {"severity": "warning", "procedure": "backup", "remediation": "auto"},
     "PushgatewayDown": {"severity": "warning", "remediation": "manual"},

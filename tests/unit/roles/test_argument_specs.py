@@ -35,7 +35,7 @@ def _inputs(role: str) -> set[str]:
     return set(_spec(role)["main"]["options"]) - set(_defaults(role))
 
 
-@pytest.mark.parametrize("role", [*ROLES, *RUNBOOK_ROLES])
+@pytest.mark.parametrize("role", [*ROLES, *RUNBOOK_ROLES, "remediator"])
 def test_spec_mirrors_defaults(role):
     defaults = _defaults(role)
     options = _spec(role)["main"]["options"]
@@ -52,7 +52,7 @@ def test_spec_mirrors_defaults(role):
         )
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", [*ROLES, "remediator"])
 def test_inputs_are_variables_of_their_owner(role):
     options = _spec(role)["main"]["options"]
     for name in _inputs(role):
@@ -71,7 +71,7 @@ def test_every_recover_procedure_has_its_role():
     assert books and books == RECOVER_ROLES
 
 
-@pytest.mark.parametrize("role", [*ROLES, "runbook"])
+@pytest.mark.parametrize("role", [*ROLES, "runbook", "remediator"])
 def test_preflight_entry_point_validates_the_same_options(role):
     spec = _spec(role)
     assert spec["preflight"]["options"] == spec["main"]["options"]
