@@ -29,8 +29,9 @@ STACK_SERVICES = {
     "nginx": 80,
 }
 # The ports the Docker host listens on for everyone (nginx's public ports
-# through docker-proxy and whatever the host itself serves).
-HOST_PORTS = (80, 443, 2024)
+# through docker-proxy and whatever the host itself serves), and the
+# remediator's webhook on docker0 (it runs playbooks: a page must not reach it).
+HOST_PORTS = (80, 443, 2024, 9418)
 
 # Exit 0 when a TCP connection to $1:$2 opens within 3 s.
 PROBE = 'timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null'
