@@ -81,8 +81,10 @@ def airflow_session() -> requests.Session:
 def heal(name: str, procedure: str, inject, healthy, timeout: float = 600) -> dict:
     ledger = Ledger(SETTINGS["ledger"])
     since = time.time()
-    inject()
     started = time.monotonic()
+    inject()
+    # Prometheus may still hold the healthy figures of the last scrape.
+    wait(lambda: not healthy(), 180, f"{name}: the fault to show")
     wait(healthy, timeout, f"{name}: healthy again")
     healthy_after = round(time.monotonic() - started, 1)
     action = wait(lambda: finished(ledger, procedure, since), timeout, f"{name}: {procedure}")
