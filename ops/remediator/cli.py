@@ -24,8 +24,8 @@ from pathlib import Path
 import yaml
 
 from ops.remediator import config as config_mod
-from ops.remediator.handler import handle, iso
-from ops.remediator.ledger import Ledger
+from ops.remediator.handler import handle
+from ops.remediator.ledger import Ledger, iso
 
 RULEBOOK = Path(__file__).resolve().parents[2] / "extensions/eda/rulebooks/remediator.yml"
 SOURCES = RULEBOOK.parents[1] / "plugins/event_source"

@@ -17,19 +17,14 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ops.remediator import outside
 from ops.remediator.config import Config
 from ops.remediator.decision import RUN, Decision, State, decide
-from ops.remediator.ledger import SUCCEEDED, Ledger
+from ops.remediator.ledger import SUCCEEDED, Ledger, iso
 
 _ARTIFACTS_LINE = re.compile(r"^ops: artifacts in (.+)$", re.M)
-
-
-def iso(moment: float) -> str:
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @contextmanager

@@ -246,6 +246,11 @@ class Ledger:
         ]
 
 
+def iso(moment: float) -> str:
+    """A ledger timestamp as reports and people read it (UTC, seconds)."""
+    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _log(db, at, kind, procedure, alert_id, reason="", detail=None) -> None:
     db.execute(
         "INSERT INTO log (at, kind, procedure, alert_id, reason, detail) VALUES (?, ?, ?, ?, ?, ?)",

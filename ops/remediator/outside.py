@@ -12,6 +12,7 @@ import requests
 
 from ops.incident_report import record_verification
 from ops.remediator.config import Config, Verify
+from ops.remediator.ledger import iso
 
 _TIMEOUT = 5
 
@@ -96,7 +97,7 @@ def verify(prometheus_url: str, check: Verify, poll: float = 2.0) -> dict:
             if query(prometheus_url, check.promql):
                 return {
                     "verified": True,
-                    "verified_at": _now_iso(),
+                    "verified_at": iso(time.time()),
                     "waited_seconds": round(time.monotonic() - started, 1),
                 }
         except (requests.RequestException, ValueError) as exc:
@@ -127,9 +128,3 @@ def update_report(reports_dir: Path, verification: dict) -> None:
     the callback)."""
     if reports_dir.is_dir():
         record_verification(reports_dir, verification)
-
-
-def _now_iso() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
