@@ -34,23 +34,13 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "molecule/runbooks/tests")]
 
-from runbook_support import api_healthy, container, credentials  # noqa: E402
+from runbook_support import api_healthy, container, credentials, wait  # noqa: E402
 
 from ops.remediator.ledger import Ledger  # noqa: E402
 
 AIRFLOW = "http://127.0.0.1:8080"
 PROMETHEUS = "http://127.0.0.1:9090"
 SETTINGS = yaml.safe_load(Path("/etc/acs-remediator/remediator.yml").read_text())
-
-
-def wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise SystemExit(f"drill: timed out after {timeout} s waiting for {what}")
 
 
 def prom(query: str) -> list:

@@ -218,6 +218,17 @@ class _Site:
     index = "http://fault-site:8000/index.html"
 
 
+def wait(predicate, timeout: float, what: str):
+    """Polls until ``predicate`` returns something true, and returns it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def site_source(name: str, site) -> dict:
     """A static source crawling every page of ``site`` (crawl_site) slowly
     enough that a fault lands in the middle of its writes."""

@@ -25,6 +25,7 @@ from runbook_support import (
     run_playbook,
     site_source,
     stored_results,
+    wait,
 )
 
 # Every fault meets a stack holding realistic content (stack_content_support).
@@ -34,15 +35,6 @@ pytestmark = [
     pytest.mark.usefixtures("stack_content"),
 ]
 AIRFLOW = "http://127.0.0.1:8080"
-
-
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def test_status_summarises_a_healthy_stack(deployed_stack, tmp_path):
@@ -67,7 +59,7 @@ def test_check_mode_changes_nothing(deployed_stack, tmp_path):
         assert api.status == "exited", "check mode must not start the api container"
     finally:
         api.start()
-        _wait(api_healthy, 90, "the API to come back")
+        wait(api_healthy, 90, "the API to come back")
 
 
 def test_recover_api_after_process_killed_and_container_stopped(deployed_stack, tmp_path):
@@ -117,7 +109,7 @@ def test_recover_api_fails_when_the_api_cannot_come_back(deployed_stack, tmp_pat
         assert any("MongoDB from the api container: FAILED" in f for f in report["findings"])
     finally:
         mongodb.start()
-        _wait(api_healthy, 120, "the API to be healthy again with MongoDB back")
+        wait(api_healthy, 120, "the API to be healthy again with MongoDB back")
 
 
 def test_recover_mongodb_stopped_while_a_crawl_writes(deployed_stack, crawl_site, tmp_path):
@@ -143,7 +135,7 @@ def test_recover_mongodb_stopped_while_a_crawl_writes(deployed_stack, crawl_site
     # The operator's one-off crawl, in small batches so that it writes all along.
     crawl = CrawlInContainer(api, source, batch_size=5)
     try:
-        _wait(lambda: stored_results(source) >= 5, 60, "the crawl's first writes")
+        wait(lambda: stored_results(source) >= 5, 60, "the crawl's first writes")
         mongodb = container("mongodb", deployed_stack)
         mongodb.stop(timeout=10)
         exit_code, output = crawl.wait(timeout=300)
@@ -175,7 +167,7 @@ def test_recover_mongodb_stopped_while_a_crawl_writes(deployed_stack, crawl_site
     finally:
         crawl.close()
         container("mongodb", deployed_stack).start()
-        _wait(api_healthy, 120, "the API to be healthy again with MongoDB back")
+        wait(api_healthy, 120, "the API to be healthy again with MongoDB back")
         requests.delete(f"{API}/api/sources/{source}", headers=key, timeout=10)
         with mongo_client() as client:
             client["crawler"].drop_collection(probe)

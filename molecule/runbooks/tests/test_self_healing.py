@@ -30,6 +30,7 @@ from runbook_support import (
     record,
     site_source,
     stored_results,
+    wait,
 )
 
 sys.path.insert(0, str(REPO))
@@ -47,16 +48,6 @@ pytestmark = [
 CONFIG = Path("/etc/acs-remediator/remediator.yml")
 
 
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def remediator(deployed_stack):
     """The deployed remediator, acting: the suite's pause silence (if any) is
@@ -68,7 +59,7 @@ def remediator(deployed_stack):
     assert requests.get(health, timeout=5).status_code == 200, "the remediator does not answer"
     # Alerts that still fire from earlier tests' faults (an OOM kill counts
     # for five minutes) would be acted on the moment the pause lifts.
-    _wait(_no_incident_fires, 480, "earlier faults' alerts to resolve before lifting the pause")
+    wait(_no_incident_fires, 480, "earlier faults' alerts to resolve before lifting the pause")
     lifted, others = alertmanager_silence.resume()
     if others:
         pytest.fail(f"the remediator is paused by a person's silence: {others[0]['comment']}")
@@ -129,9 +120,9 @@ def test_a_frozen_api_heals_itself(deployed_stack, remediator):
     frozen_at = time.monotonic()
     try:
         assert not api_healthy(timeout=2), "fault not injected: the API still answers"
-        _wait(api_healthy, 300, "the API to answer again with nobody running a playbook")
+        wait(api_healthy, 300, "the API to answer again with nobody running a playbook")
         healthy_after = round(time.monotonic() - frozen_at, 1)
-        action = _wait(
+        action = wait(
             lambda: _finished_action(remediator, "recover_api", since),
             180,
             "the remediator's recover_api to finish and be verified",
@@ -170,20 +161,20 @@ def test_mongodb_stopped_during_a_crawl_heals_itself(deployed_stack, crawl_site,
     since = time.time()
     crawl = CrawlInContainer(container("api", deployed_stack), source, batch_size=5)
     try:
-        _wait(lambda: stored_results(source) >= 5, 60, "the crawl's first writes")
+        wait(lambda: stored_results(source) >= 5, 60, "the crawl's first writes")
         container("mongodb", deployed_stack).stop(timeout=10)
         stopped_at = time.monotonic()
         exit_code, output = crawl.wait(timeout=400)
         assert exit_code == 0, output[-2000:]
-        action = _wait(
+        action = wait(
             lambda: _finished_action(remediator, "recover_mongodb", since),
             300,
             "the remediator's recover_mongodb to finish and be verified",
         )
-        _wait(api_healthy, 120, "the API to answer with MongoDB back")
+        wait(api_healthy, 120, "the API to answer with MongoDB back")
         healthy_after = round(time.monotonic() - stopped_at, 1)
         report = _check_the_automation(remediator, action, "MongoDBDown")
-        _wait(
+        wait(
             lambda: stored_results(source) == crawl_site.pages + 1, 120, "every crawled page stored"
         )
         after = document_counts()
@@ -210,7 +201,7 @@ def test_mongodb_stopped_during_a_crawl_heals_itself(deployed_stack, crawl_site,
         mongodb.reload()
         if mongodb.status != "running":
             mongodb.start()
-        _wait(api_healthy, 120, "the API to be healthy again")
+        wait(api_healthy, 120, "the API to be healthy again")
         requests.delete(f"{API}/api/sources/{source}", headers=key, timeout=10)
         with mongo_client() as client:
             client["crawler"]["crawl_results"].delete_many({"source": source})
