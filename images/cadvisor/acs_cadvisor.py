@@ -16,13 +16,15 @@ Labels: id (the cgroup path), name, image and container_label_<label> for the
 labels --whitelisted_container_labels names (all when
 --store_container_labels is true, cAdvisor's default).
 
-OOM kills are counted from two sources and the larger count is exported:
-the engine's `oom` events (one per kill) and the cgroup's own counter
+OOM kills are counted from three sources and the largest count is exported:
+the kernel's log (/dev/kmsg, as cAdvisor; the only one that sees the kill of
+a container's PID 1 on every engine), the engine's `oom` events (one per
+kill where the engine sends them) and the cgroup's own counter
 (memory.oom_control `oom_kill` in v1, memory.events `oom_kill` in v2), which
-still counts where the engine misses the event but restarts at zero with
-every new cgroup, i.e. every container restart.
+restarts at zero with every new cgroup, i.e. every container restart.
 
-Files: acs_cgroups.py (cgroupfs), acs_docker_api.py (the engine API).
+Files: acs_cgroups.py (cgroupfs), acs_docker_api.py (the engine API),
+acs_kmsg.py (the kernel log).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from acs_cgroups import read_memory
 from acs_docker_api import DockerAPI
+from acs_kmsg import follow as follow_kmsg
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -65,17 +68,23 @@ def parse_time(text):
 
 
 class OomCounter:
-    """Per container: engine `oom` events and cgroup oom_kill counts, summed
-    over the container's runs (a restart starts a new cgroup at zero)."""
+    """Per container: kernel-logged kills, engine `oom` events and cgroup
+    oom_kill counts, the last summed over the container's runs (a restart
+    starts a new cgroup at zero)."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._events = {}
+        self._kernel = {}
         self._runs = {}  # id -> [started_at, kills of earlier runs, kills of this run]
 
     def event(self, cid):
         with self._lock:
             self._events[cid] = self._events.get(cid, 0) + 1
+
+    def kernel(self, cid):
+        with self._lock:
+            self._kernel[cid] = self._kernel.get(cid, 0) + 1
 
     def cgroup(self, cid, started_at, kills):
         if kills is None:
@@ -88,13 +97,13 @@ class OomCounter:
 
     def forget(self, cid):
         with self._lock:
-            self._events.pop(cid, None)
-            self._runs.pop(cid, None)
+            for table in (self._events, self._kernel, self._runs):
+                table.pop(cid, None)
 
     def total(self, cid):
         with self._lock:
             run = self._runs.get(cid, [None, 0, 0])
-            return max(self._events.get(cid, 0), run[1] + run[2])
+            return max(self._events.get(cid, 0), self._kernel.get(cid, 0), run[1] + run[2])
 
 
 def watch_events(api, counter, stop, retry_seconds=2.0):
@@ -247,8 +256,10 @@ def parse_args(argv=None):
     parser.add_argument("--docker", default="unix:///var/run/docker.sock")
     parser.add_argument("--store_container_labels", default="true")
     parser.add_argument("--whitelisted_container_labels", default="")
-    # Not a cAdvisor flag: where cgroupfs is (tests point it at a fixture).
+    # Not cAdvisor flags: where cgroupfs and the kernel log are (tests point
+    # them at fixtures).
     parser.add_argument("--cgroup_root", default="/sys/fs/cgroup")
+    parser.add_argument("--kmsg", default="/dev/kmsg")
     args, ignored = parser.parse_known_args(argv)
     # cAdvisor's other flags (-logtostderr, --docker_only, ...) mean nothing here.
     for flag in ignored:
@@ -277,6 +288,7 @@ def main(argv=None):
     api, counter, registry = build(args)
     stop = threading.Event()
     threading.Thread(target=watch_events, args=(api, counter, stop), daemon=True).start()
+    threading.Thread(target=follow_kmsg, args=(counter.kernel, args.kmsg), daemon=True).start()
     server = ThreadingHTTPServer((args.listen_ip, args.port), make_handler(registry))
     LOG.info("serving /metrics on :%d, engine %s", args.port, args.docker)
     try:

@@ -66,6 +66,10 @@ def test_cadvisor_sees_memory_limit_and_oom_kills(lab):
             "/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "ro"},
             "/sys": {"bind": "/sys", "mode": "ro"},
         },
+        # As the monitoring role runs it: the kernel log is the one source
+        # of PID 1's kill (no engine event here, docs ENVIRONMENT).
+        devices=["/dev/kmsg:/dev/kmsg:r"],
+        cap_add=["SYSLOG"],
     )
     lab.wait_healthy(exporter, timeout=60)
     base = f"http://{lab.ip(exporter)}:8080"

@@ -104,3 +104,36 @@ def project_containers(deployed, docker_client):
     return docker_client.containers.list(
         all=True, filters={"label": f"com.docker.compose.project={PROJECT}"}
     )
+
+
+AIRFLOW = "http://127.0.0.1:8080"
+# Airflow users site.yml creates -> their entries in the credentials file
+AIRFLOW_USERS = {"acs_admin": "airflow_admin_password", "acs_api": "airflow_api_user_password"}
+
+
+def airflow_auth(user: str = "acs_admin") -> dict:
+    """Bearer header of an Airflow user whose password site.yml generated."""
+    import requests
+    import yaml
+
+    password = (yaml.safe_load(CREDENTIALS.read_text()) or {})[AIRFLOW_USERS[user]]
+    r = requests.post(
+        f"{AIRFLOW}/auth/token", json={"username": user, "password": password}, timeout=10
+    )
+    assert r.status_code in (200, 201), (user, r.status_code, r.text[:200])
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def wait_for_dag(dag_id: str, auth: dict, timeout: float = 240) -> dict:
+    """The DAG once the DAG processor has parsed it. A DAG left by an earlier
+    source of that name answers 200 with is_stale=true until then."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while True:
+        dag = requests.get(f"{AIRFLOW}/api/v2/dags/{dag_id}", headers=auth, timeout=10)
+        if dag.status_code == 200 and not dag.json()["is_stale"]:
+            return dag.json()
+        if time.monotonic() > deadline:
+            pytest.fail(f"the DAG processor did not create {dag_id}: {dag.text[:300]}")
+        time.sleep(5)

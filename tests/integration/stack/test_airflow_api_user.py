@@ -8,11 +8,12 @@ from __future__ import annotations
 import pytest
 import requests
 import yaml
-from stack_support import PROJECT
+from stack_support import AIRFLOW, PROJECT, airflow_auth, api_key, wait_for_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
-AIRFLOW = "http://127.0.0.1:8080"
+API = "http://127.0.0.1:8000"
+SOURCE = "api_user_probe"
 
 
 @pytest.fixture()
@@ -21,33 +22,43 @@ def credentials(deployed):
         return yaml.safe_load(f)
 
 
-def _auth(username: str, password: str) -> dict:
-    r = requests.post(
-        f"{AIRFLOW}/auth/token", json={"username": username, "password": password}, timeout=10
-    )
-    assert r.status_code in (200, 201), (username, r.status_code)
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 @pytest.fixture()
 def api_user(credentials):
-    return _auth("acs_api", credentials["airflow_api_user_password"])
+    return airflow_auth("acs_api")
 
 
-@pytest.fixture()
-def paused_dag(credentials):
-    """A paused crawl DAG: a run triggered there is created but never scheduled."""
-    admin = _auth("acs_admin", credentials["airflow_admin_password"])
-    dags = requests.get(f"{AIRFLOW}/api/v2/dags", headers=admin, timeout=10).json()["dags"]
-    paused = [d["dag_id"] for d in dags if d["is_paused"] and d["dag_id"].startswith("crawl_")]
-    if not paused:
-        pytest.skip("no paused crawl DAG in this deployment")
-    runs: list[str] = []
-    yield paused[0], runs
-    for run_id in runs:  # the API user may not delete runs; the admin cleans up
-        requests.delete(
-            f"{AIRFLOW}/api/v2/dags/{paused[0]}/dagRuns/{run_id}", headers=admin, timeout=10
-        )
+@pytest.fixture(scope="module")
+def paused_dag(deployed):
+    """A crawl DAG of its own source, paused: a run triggered there is created
+    but never scheduled."""
+    admin_key = api_key("api_key")
+    requests.delete(f"{API}/api/sources/{SOURCE}", headers=admin_key, timeout=10)
+    created = requests.post(
+        f"{API}/api/sources",
+        headers=admin_key,
+        json={
+            "name": SOURCE,
+            "start_urls": ["https://example.org/"],
+            "fields": {"heading": {"selector": "h1"}},
+            "schedule": None,
+        },
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    dag_id, runs = f"crawl_{SOURCE}", []
+    admin = airflow_auth()
+    try:
+        wait_for_dag(dag_id, admin)
+        requests.patch(
+            f"{AIRFLOW}/api/v2/dags/{dag_id}", headers=admin, json={"is_paused": True}, timeout=10
+        ).raise_for_status()
+        yield dag_id, runs
+    finally:
+        for run_id in runs:  # the API user may not delete runs; the admin cleans up
+            requests.delete(
+                f"{AIRFLOW}/api/v2/dags/{dag_id}/dagRuns/{run_id}", headers=admin, timeout=10
+            )
+        requests.delete(f"{API}/api/sources/{SOURCE}", headers=admin_key, timeout=10)
 
 
 def test_the_api_user_triggers_and_pauses(api_user, paused_dag):

@@ -13,12 +13,11 @@ import docker
 import pytest
 import requests
 import yaml
-from stack_support import PROJECT, api_key
+from stack_support import AIRFLOW, PROJECT, airflow_auth, api_key, wait_for_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
 API = "http://127.0.0.1:8000"
-AIRFLOW = "http://127.0.0.1:8080"
 # The script runs only in a browser: the heading says which path fetched the page.
 PAGE = (
     "<html><head><title>t</title></head><body><h1 id='h'>Fixture page</h1><p class='p'>hello</p>"
@@ -61,16 +60,6 @@ def credentials():
         return yaml.safe_load(f)
 
 
-def _airflow_token(credentials) -> dict:
-    r = requests.post(
-        f"{AIRFLOW}/auth/token",
-        json={"username": "acs_admin", "password": credentials["airflow_admin_password"]},
-        timeout=10,
-    )
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 @pytest.mark.parametrize("mode", ["static", "browser"])
 def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials, mode):
     key = {"X-API-Key": credentials["api_key"]}
@@ -90,19 +79,8 @@ def test_fixture_site_crawled_by_a_dag_run(fixture_site, credentials, mode):
     )
     assert r.status_code == 201, r.text
     try:
-        auth = _airflow_token(credentials)
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            dag = requests.get(f"{AIRFLOW}/api/v2/dags/crawl_fixture", headers=auth, timeout=10)
-            # A DAG left by an earlier run of this test answers 200 with
-            # is_stale=true until the DAG processor parses the new source.
-            if dag.status_code == 200 and not dag.json()["is_stale"]:
-                break
-            time.sleep(5)
-        assert dag.status_code == 200 and not dag.json()["is_stale"], (
-            "the DAG processor did not create crawl_fixture",
-            dag.text,
-        )
+        auth = airflow_auth()
+        wait_for_dag("crawl_fixture", auth)
         requests.patch(
             f"{AIRFLOW}/api/v2/dags/crawl_fixture",
             headers=auth,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import os
 import socketserver
 import sys
 import threading
@@ -30,6 +31,7 @@ def _load(name, path):
 sys.path.insert(0, str(REPO / "images" / "cadvisor"))
 import acs_cadvisor as cad  # noqa: E402
 import acs_cgroups  # noqa: E402
+import acs_kmsg as kmsg  # noqa: E402
 
 CID = "0e0aec81c149e019bfe2bc038151e30bf048213d152781d2c80ab4c1d82fb26d"
 GONE = "1f1bfd92d25a" + "0" * 52
@@ -291,3 +293,55 @@ def test_docker_address_forms():
     assert cad.DockerAPI("tcp://127.0.0.1:2375")
     with pytest.raises(ValueError, match="unix:///path"):
         cad.DockerAPI("npipe:////./pipe/docker_engine")
+
+
+# Records as this machine's kernel logged a memory-limit kill (cgroup v1,
+# cgroupfs driver), and a systemd-driver host's form of the same line.
+KMSG_KILL_V1 = (
+    "6,6711,11385439001,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),"
+    f"cpuset={CID},mems_allowed=0,oom_memcg=/docker/{CID},task_memcg=/docker/{CID},"
+    "task=python3,pid=14535,uid=0"
+)
+KMSG_KILL_SYSTEMD = (
+    "6,812,5000,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,"
+    f"mems_allowed=0,oom_memcg=/system.slice/docker-{GONE}.scope,"
+    f"task_memcg=/system.slice/docker-{GONE}.scope,task=java,pid=1,uid=1000"
+)
+KMSG_OTHER = [
+    "6,6678,11385433981,-;docker0: port 1(vethe091cf8) entered blocking state",
+    "4,6700,11385439000,-;python3 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0",
+    "3,6712,11385439002,-;Memory cgroup out of memory: Killed process 14535 (python3)",
+    # A host process killed by the global OOM killer: no container.
+    "6,6713,11385439003,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
+    "mems_allowed=0,global_oom,task_memcg=/user.slice,task=stress,pid=99,uid=0",
+]
+
+
+def test_kmsg_records_name_the_killed_container():
+    assert kmsg.killed_container(KMSG_KILL_V1) == CID
+    assert kmsg.killed_container(KMSG_KILL_SYSTEMD) == GONE
+    assert [kmsg.killed_container(r) for r in KMSG_OTHER] == [None] * len(KMSG_OTHER)
+
+
+def test_kmsg_kills_count_where_the_engine_and_the_cgroup_miss_them(tmp_path):
+    """PID 1's kill: no engine event and the cgroup is gone, only the kernel
+    log has it."""
+    fifo = tmp_path / "kmsg"
+    os.mkfifo(fifo)
+    counter = cad.OomCounter()
+    counter.cgroup(CID, 100.0, 1)  # the child's kill, read from the cgroup
+    reader = threading.Thread(target=kmsg.follow, args=(counter.kernel, str(fifo)))
+    reader.start()
+    with open(fifo, "w") as device:
+        device.write("\n".join([*KMSG_OTHER, KMSG_KILL_V1, KMSG_KILL_V1, KMSG_KILL_SYSTEMD]))
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert counter.total(CID) == 2
+    assert counter.total(GONE) == 1
+
+
+def test_without_the_device_the_other_sources_still_count(tmp_path, caplog):
+    counter = cad.OomCounter()
+    kmsg.follow(counter.kernel, str(tmp_path / "missing"))
+    assert "cap_add SYSLOG" in caplog.text
+    assert counter.total(CID) == 0
