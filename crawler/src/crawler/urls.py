@@ -45,6 +45,42 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
+# A base URL whose directory can stand for it: scheme, host, a path (group 1
+# up to its last "/"), perhaps a query or fragment; no whitespace anywhere.
+_DIR_BASE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+/(?:[^?#\s]*/)?)[^/?#\s]*(?:[?#]\S*)?")
+# A relative reference that is a path: no scheme (no ":" before the first
+# "/" or "?"), not "/..." or "//...", not a query or fragment alone (those
+# keep more of the base), nothing urlsplit would strip or remove.
+_PLAIN_REF = re.compile(r"[A-Za-z0-9._~%!$&'()*+,=@-][^:/?#\s]*(?:[/?][^#\s]*)?")
+
+
+def _without_fragment(href: str) -> str:
+    """href (stripped) without its fragment, when that changes nothing but
+    the fragment: not when whitespace would end up at its end."""
+    cut, sep, _ = href.partition("#")
+    return href if not sep or (cut and cut[-1].isspace()) else cut
+
+
+def page_links(hrefs, base: str) -> list[str]:
+    """The links of a page: normalize_url(href, base) of each href, each
+    result once, in the order of first appearance, None left out.
+
+    Built for pages with hundreds of links: a fragment is cut before the
+    join (normalize_url drops it anyway), a repeated href is resolved once,
+    and a relative path is resolved against the base's directory, which is
+    all of the base it depends on (RFC 3986 5.2.2), so that normalize_url's
+    cache answers it for every page of that directory."""
+    m = _DIR_BASE.fullmatch(base)
+    base_dir = m.group(1) if m else None
+    out: dict[str, None] = {}
+    for href in dict.fromkeys(_without_fragment(h.strip()) for h in hrefs):
+        key = base_dir if base_dir is not None and _PLAIN_REF.fullmatch(href) else base
+        n = normalize_url(href, key)
+        if n is not None:
+            out[n] = None
+    return list(out)
+
+
 def _remove_dot_segments(path: str) -> str:
     """RFC 3986 section 5.2.4."""
     if "." not in path:
