@@ -9,9 +9,11 @@ import os
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def proc_cpu(pid: int) -> float:
-    """utime + stime of one process (all its threads), in seconds."""
-    with open(f"/proc/{pid}/stat") as f:
+def proc_cpu(pid: int, tid: int | None = None) -> float:
+    """utime + stime of one process (all its threads), or of one of its
+    threads, in seconds."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    with open(path) as f:
         # the command name may hold spaces: the fields start after its ')'
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICK

@@ -4,13 +4,17 @@ worker exits), so that the report can say where the time goes on both sides."""
 
 from __future__ import annotations
 
+import contextlib
 import cProfile
 import io
 import os
 import pstats
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import util
 from pathlib import Path
+
+from crawl_cpu import proc_cpu
 
 
 def _start_worker_profile(out_dir: str) -> None:
@@ -51,3 +55,47 @@ def top(stats_files: list[Path], limit: int = 30, sort: str = "cumulative") -> s
     # pstats starts with the names of the files: keep from the call count on
     start = next((i for i, ln in enumerate(lines) if "function calls" in ln), 0)
     return "\n".join(lines[start:]) + "\n"
+
+
+class ThreadCpu:
+    """CPU seconds of each thread of this process while in the block, by
+    thread name, sampled from /proc (cProfile sees the main thread only; the
+    storage flushes and the process pool's feeder and manager threads run
+    beside it)."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval = interval
+        self.seen: dict[int, tuple[str, float]] = {}
+        self.base: dict[int, float] = {}  # the threads' CPU when sampling began
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="thread-cpu-sampler", daemon=True)
+
+    def _sample(self) -> None:
+        for t in threading.enumerate():
+            # a thread may end between enumerate() and the read
+            with contextlib.suppress(OSError, IndexError):
+                self.seen[t.native_id] = (t.name, proc_cpu(os.getpid(), t.native_id))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def __enter__(self) -> ThreadCpu:
+        self._sample()
+        self.base = {tid: cpu for tid, (_, cpu) in self.seen.items()}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._sample()
+        self._stop.set()
+        self._thread.join()
+
+    def by_name(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for tid, (name, cpu) in self.seen.items():
+            cpu -= self.base.get(tid, 0.0)
+            # pool threads are numbered (asyncio_0, asyncio_1): one line for them all
+            key = name.rstrip("0123456789").rstrip("_-") or name
+            out[key] = round(out.get(key, 0.0) + cpu, 3)
+        return out

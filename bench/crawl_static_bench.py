@@ -85,7 +85,7 @@ class Bench:
     def _subprocess(self, cmd: list[str], tag: str) -> tuple[dict, dict]:
         meter = CpuMeter(self.pids)
         meter.start()
-        env = {**os.environ, "PYTHONPATH": str(REPO / "crawler" / "src")}
+        env = {**os.environ, "PYTHONPATH": str(self.a.crawler_src)}
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
         other = meter.stop()
         line = [ln for ln in p.stdout.splitlines() if ln.startswith(tag + " ")]
@@ -114,6 +114,9 @@ class Bench:
         r, other = self._subprocess(cmd, "OURS_JSON")
         row = self._row(db, "bench", r["elapsed"], r["cpu"], other)
         row.update(pages=r["pages_ok"], failed=r["failed"], errors=r["errors_by_code"])
+        el = r["elapsed"]
+        row.update(main_cores=r["cpu_main"] / el, workers_cores=r["cpu_workers"] / el)
+        row["thread_cores"] = {k: v / el for k, v in r["threads"].items() if v >= 0.01}
         return row
 
     def scrapy(self) -> dict:
@@ -201,6 +204,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each crawler (median shown)")
     ap.add_argument("--skip-inline", action="store_true", help="no run with parse_workers=0")
     ap.add_argument("--profile", action="store_true", help="and one run of ours under cProfile")
+    ap.add_argument(
+        "--crawler-src",
+        type=Path,
+        default=REPO / "crawler" / "src",
+        help="the crawler package measured (an export of an earlier commit, for before/after)",
+    )
     ap.add_argument("--workdir", type=Path)
     a = ap.parse_args()
     a.workdir = a.workdir or Path(tempfile.mkdtemp(prefix="acs-crawl-bench-"))
@@ -216,7 +225,7 @@ def main() -> None:
     fdb, mongo = start_ferretdb(a.workdir)
     try:
         print(
-            f"corpus {corpus.describe()}; concurrency {a.concurrency}; "
+            f"corpus {corpus.describe()}; crawler from {a.crawler_src}; concurrency {a.concurrency}; "
             f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}"
         )
         b = Bench(a, corpus, base, mongo, {"db": fdb.pid, "http": fs.pid})
@@ -251,6 +260,11 @@ def main() -> None:
                 f"{name}: CPU a page {r['crawler_cores'] * ms:.1f} ms crawler, "
                 f"{r['db_cores'] * ms:.1f} ms database, {r['http_cores'] * ms:.1f} ms file server"
             )
+        threads = ", ".join(f"{k} {v:.2f}" for k, v in o["thread_cores"].items())
+        print(
+            f"acs crawler cores: {o['main_cores']:.2f} in its own process (threads: {threads}), "
+            f"{o['workers_cores']:.2f} in {a.parse_workers} parse workers"
+        )
         if sorted(o["urls"]) != sorted(s["urls"]):
             only = set(o["urls"]) ^ set(s["urls"])
             print(f"NOTE: the two crawlers stored different URL sets ({len(only)} differ)")
