@@ -45,13 +45,24 @@ def normalize_url(url: str, base: str | None = None) -> str | None:
     return urlunsplit((scheme, netloc, path, query, ""))
 
 
-# A base URL whose directory can stand for it: scheme, host, a path (group 1
-# up to its last "/"), perhaps a query or fragment; no whitespace anywhere.
-_DIR_BASE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+/(?:[^?#\s]*/)?)[^/?#\s]*(?:[?#]\S*)?")
-# A relative reference that is a path: no scheme (no ":" before the first
-# "/" or "?"), not "/..." or "//...", not a query or fragment alone (those
-# keep more of the base), nothing urlsplit would strip or remove.
-_PLAIN_REF = re.compile(r"[A-Za-z0-9._~%!$&'()*+,=@-][^:/?#\s]*(?:[/?][^#\s]*)?")
+# A base URL of scheme, host (group "origin") and a path (group "dir" up to
+# its last "/"), perhaps with a query or fragment; no whitespace anywhere.
+_BASE = re.compile(
+    r"(?P<dir>(?P<origin>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+)/(?:[^?#\s]*/)?)"
+    r"[^/?#\s]*(?:[?#]\S*)?"
+)
+# What a reference (fragment cut, no whitespace: nothing urlsplit would strip
+# or remove) needs of the base, by its kind (RFC 3986 5.2.2):
+_REF = re.compile(
+    # a path, relative: no scheme (no ":" before the first "/" or "?"), not
+    # "/..." or "//...", not a query alone (that keeps the base's path):
+    # the base's directory
+    r"(?P<dir>[A-Za-z0-9._~%!$&'()*+,=@-][^:/?#\s]*(?:[/?][^#\s]*)?)"
+    # "/path": the base's scheme and host
+    r"|(?P<origin>/(?:[^/#\s][^#\s]*)?)"
+    # "scheme://host...": nothing of the base
+    r"|(?P<none>[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s][^#\s]*)"
+)
 
 
 def _without_fragment(href: str) -> str:
@@ -67,15 +78,15 @@ def page_links(hrefs, base: str) -> list[str]:
 
     Built for pages with hundreds of links: a fragment is cut before the
     join (normalize_url drops it anyway), a repeated href is resolved once,
-    and a relative path is resolved against the base's directory, which is
-    all of the base it depends on (RFC 3986 5.2.2), so that normalize_url's
-    cache answers it for every page of that directory."""
-    m = _DIR_BASE.fullmatch(base)
-    base_dir = m.group(1) if m else None
+    and each href is joined to only the part of the base it depends on (the
+    directory, the origin, or nothing), so that normalize_url's cache
+    answers it for every page of that directory, site, or crawl."""
+    m = _BASE.fullmatch(base)
+    keys = {"dir": m.group("dir"), "origin": m.group("origin") + "/", "none": ""} if m else {}
     out: dict[str, None] = {}
     for href in dict.fromkeys(_without_fragment(h.strip()) for h in hrefs):
-        key = base_dir if base_dir is not None and _PLAIN_REF.fullmatch(href) else base
-        n = normalize_url(href, key)
+        kind = _REF.fullmatch(href) if m else None
+        n = normalize_url(href, keys[kind.lastgroup] if kind else base)
         if n is not None:
             out[n] = None
     return list(out)

@@ -54,7 +54,24 @@ PIECES = [
     "[::1]",
     ":8080",
 ]
-hrefs = st.lists(st.lists(st.sampled_from(PIECES), max_size=7).map("".join), max_size=12)
+PREFIXES = [
+    "",
+    "/",
+    "//",
+    "http://h/",
+    "https://h2",
+    "HTTP://H:80/",
+    "http:",
+    "http:///",
+    "x:",
+    "?",
+]
+href = st.builds(
+    lambda prefix, tail: prefix + "".join(tail),
+    st.sampled_from(PREFIXES),
+    st.lists(st.sampled_from(PIECES), max_size=6),
+)
+hrefs = st.lists(href, max_size=12)
 bases = st.sampled_from(
     [
         "http://h/",
@@ -83,10 +100,21 @@ def test_page_links_matches_normalize_url_href_by_href(hs, base):
 
 def test_page_links_on_a_sphinx_page():
     base = "http://127.0.0.1:8000/c0/library/os.html"
-    hs = ["#os.open", "intro.html", "intro.html#x", "../glossary.html", "", "os.html", "/x.html"]
+    hs = [
+        "#os.open",
+        "intro.html",
+        "intro.html#x",
+        "../glossary.html",
+        "",
+        "os.html",
+        "/x.html",
+        "https://peps.python.org/pep-0475/#x",
+        "mailto:a@b.c",
+    ]
     assert page_links(hs, base) == [
         base,
         "http://127.0.0.1:8000/c0/library/intro.html",
         "http://127.0.0.1:8000/c0/glossary.html",
         "http://127.0.0.1:8000/x.html",
+        "https://peps.python.org/pep-0475/",
     ]
