@@ -72,6 +72,8 @@ class ThreadCpu:
 
     def _sample(self) -> None:
         for t in threading.enumerate():
+            if t is self._thread:
+                continue  # the sampler itself is not the crawler's
             # a thread may end between enumerate() and the read
             with contextlib.suppress(OSError, IndexError):
                 self.seen[t.native_id] = (t.name, proc_cpu(os.getpid(), t.native_id))
