@@ -32,15 +32,30 @@ def split_cpu() -> tuple[float, float]:
     return t.user + t.system, t.children_user + t.children_system
 
 
+def machine_cpu() -> float:
+    """Busy CPU seconds of the whole machine (every core, every process):
+    what the others on it (a CI run, a Docker stack) took shows against it."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal: all but idle and iowait
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / _TICK
+
+
 class CpuMeter:
-    """CPU used by named processes between start() and stop()."""
+    """CPU used by named processes, and by the machine ("machine"), between
+    start() and stop()."""
 
     def __init__(self, pids: dict[str, int]):
         self.pids = pids
         self._t0: dict[str, float] = {}
 
+    def _read(self) -> dict[str, float]:
+        out = {name: proc_cpu(pid) for name, pid in self.pids.items()}
+        out["machine"] = machine_cpu()
+        return out
+
     def start(self) -> None:
-        self._t0 = {name: proc_cpu(pid) for name, pid in self.pids.items()}
+        self._t0 = self._read()
 
     def stop(self) -> dict[str, float]:
-        return {name: proc_cpu(pid) - self._t0[name] for name, pid in self.pids.items()}
+        return {name: v - self._t0[name] for name, v in self._read().items()}

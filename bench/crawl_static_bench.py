@@ -154,9 +154,12 @@ class Bench:
         }
 
 
+# cores: CPU seconds / elapsed seconds of the crawler (with its parse workers),
+# FerretDB, the file server, their sum, and the whole machine (the others on
+# it are machine - sum; the machine's window also holds the crawler's start)
 HEAD = (
     f"{'run':34} {'pages':>6} {'stored':>6} {'fail':>4} {'seconds':>8} {'pages/s':>8} "
-    f"{'MB/s':>6} | {'cores: crawler':>14} {'db':>5} {'http':>5} {'sum':>5}"
+    f"{'MB/s':>6} | {'cores: crawler':>14} {'db':>5} {'http':>5} {'sum':>5} {'machine':>7}"
 )
 
 
@@ -165,12 +168,13 @@ def fmt(name: str, r: dict) -> str:
     return (
         f"{name:34} {r['pages']:6d} {r['stored']!s:>6} {r['failed']:4d} {r['seconds']:8.2f} "
         f"{r['pages_per_s']:8.1f} {r['mb_per_s']:6.1f} | {r['crawler_cores']:14.2f} "
-        f"{r['db_cores']:5.2f} {r['http_cores']:5.2f} {total:5.2f}"
+        f"{r['db_cores']:5.2f} {r['http_cores']:5.2f} {total:5.2f} {r['machine_cores']:7.2f}"
     )
 
 
 def median_row(rows: list[dict]) -> dict:
-    return sorted(rows, key=lambda r: r["pages_per_s"])[len(rows) // 2]
+    """The run of the median rate (of two, the slower: not a best-of)."""
+    return sorted(rows, key=lambda r: r["pages_per_s"])[(len(rows) - 1) // 2]
 
 
 def profile(b: Bench, workers: int, out: Path) -> None:
@@ -245,6 +249,12 @@ def main() -> None:
             print(fmt("acs crawler, parsing in the loop", r))
         for r in scrapy_r:
             print(fmt("Scrapy 2.19", r))
+        if a.repeat > 1:
+            pairs = [
+                f"{x['pages_per_s'] / y['pages_per_s']:.2f}x"
+                for x, y in zip(ours, scrapy_r, strict=True)
+            ]
+            print(f"ratio of each pair of runs: {', '.join(pairs)}; the medians give:")
         print(
             f"acs crawler / Scrapy: {o['pages_per_s'] / s['pages_per_s']:.2f}x pages/s"
             + (
