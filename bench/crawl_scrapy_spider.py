@@ -1,6 +1,7 @@
 """Scrapy doing the same job as the crawler in crawl_static_bench.py: same
-start URL, same concurrency, same fields (CSS via parsel), same link rules
-(same host, depth limit, robots.txt), items upserted into the same MongoDB in
+start URL, same concurrency, same fields (the crawler's field specs, read
+with parsel the way crawler/extract.py reads them), same link rules (same
+host, the same deny patterns, depth limit, robots.txt), items upserted into the same MongoDB in
 the same batches with the same storage code, flushed off the reactor thread.
 Run as a script (a Twisted reactor cannot be restarted in one process)."""
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime
@@ -50,29 +52,47 @@ class MongoPipeline:
             self.storage.write_results(self.buf)
 
 
+def _values(response, spec: dict, selector: str) -> list[str]:
+    nodes = (response.xpath if spec.get("type") == "xpath" else response.css)(selector)
+    out = []
+    for node in nodes:
+        if spec.get("attr"):
+            value = node.attrib.get(spec["attr"]) or ""
+        else:
+            value = (
+                node.xpath("string()").get() or ""
+            )  # all the text inside, as lxml's text_content
+        value = " ".join(value.split())
+        if value:
+            out.append(value)
+    return out
+
+
+def extract_field(response, spec: dict):
+    """The crawler's field rule (crawler/extract.py): the selector, then its
+    fallbacks; the first value, or all of them for a `many` field."""
+    for selector in [spec["selector"], *spec.get("fallbacks", [])]:
+        values = _values(response, spec, selector)
+        if values:
+            return values if spec.get("many") else values[0]
+    return [] if spec.get("many") else None
+
+
 class DocsSpider(scrapy.Spider):
     name = "docs"
 
-    def __init__(self, start_url, max_depth, **kw):
+    def __init__(self, start_url, max_depth, fields, deny, **kw):
         super().__init__(**kw)
         self.start_urls = [start_url]
         parts = urlsplit(start_url)
         # allow_domains does not match IP addresses: a same-origin regex does the same job
         origin = re.escape(f"{parts.scheme}://{parts.netloc}/")
-        self.links = LinkExtractor(allow=[f"^{origin}"], deny=[r"/private/"])
+        self.links = LinkExtractor(allow=[f"^{origin}"], deny=deny)
         self.max_depth = int(max_depth)
+        self.fields = fields
 
     def parse(self, response):
-        title = response.css("h1.title::text").get()
-        body = " ".join(" ".join(response.css("div.content ::text").getall()).split())
-        fields = {
-            "title": title and " ".join(title.split()),
-            "body": body or None,
-            "updated": response.css("span.updated::text").get(),
-            "breadcrumb": [
-                " ".join(t.split()) for t in response.css("nav.breadcrumb a::text").getall()
-            ],
-        }
+        fields = {name: extract_field(response, spec) for name, spec in self.fields.items()}
         yield {
             "source": "scrapy",
             "url": response.url,
@@ -88,6 +108,11 @@ class DocsSpider(scrapy.Spider):
                 yield response.follow(link.url, callback=self.parse)
 
 
+def cpu_seconds() -> float:
+    t = os.times()  # the reactor thread and the storage threads of this process
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -95,6 +120,8 @@ def main():
     ap.add_argument("--db", required=True)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--depth", type=int, default=5)
+    ap.add_argument("--fields", required=True, help="JSON: the crawler's field specs")
+    ap.add_argument("--deny", default="[]", help="JSON: link patterns not followed")
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument(
         "--no-store", action="store_true", help="skip MongoDB (to isolate Scrapy itself)"
@@ -120,11 +147,17 @@ def main():
             "DEPTH_LIMIT": a.depth + 1,
         }
     )
-    t0 = time.perf_counter()
-    proc.crawl(DocsSpider, start_url=a.url, max_depth=a.depth)
+    c0, t0 = cpu_seconds(), time.perf_counter()
+    proc.crawl(
+        DocsSpider,
+        start_url=a.url,
+        max_depth=a.depth,
+        fields=json.loads(a.fields),
+        deny=json.loads(a.deny),
+    )
     proc.start()
     elapsed = time.perf_counter() - t0
-    print("SCRAPY_JSON " + json.dumps({"elapsed": elapsed}))
+    print("SCRAPY_JSON " + json.dumps({"elapsed": elapsed, "cpu": cpu_seconds() - c0}))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,19 @@ def _compiled(kind: str, selector: str):
     return CSSSelector(selector) if kind == "css" else etree.XPath(selector)
 
 
+# plain str results: lxml's default "smart strings" carry a reference to
+# their element, which costs time on a page with hundreds of links
+_HREFS = etree.XPath("//a/@href", smart_strings=False)
+_SCRIPTS = etree.XPath("//script")
+
+
 @dataclass
 class Extraction:
     fields: dict[str, object] = field(default_factory=dict)
     used: dict[str, str] = field(default_factory=dict)  # field -> selector that matched
     missing: list[str] = field(default_factory=list)  # required fields that came back empty
     links: list[str] = field(default_factory=list)
+    # measured only when a required field is missing (see extract)
     text_length: int = 0
     script_count: int = 0
 
@@ -84,12 +91,13 @@ def extract(
             if spec.required:
                 result.missing.append(name)
     if with_links:
-        result.links = [str(h) for h in doc.xpath("//a/@href")]
-    result.script_count = len(doc.xpath("//script"))
-    body = doc.find("body")
-    result.text_length = (
-        len((body.text_content() if body is not None else "").strip()) if result.missing else 0
-    )
+        result.links = _HREFS(doc)
+    if result.missing:
+        # what needs_javascript() weighs, asked only when a required field is
+        # missing: two more walks of the tree are not paid on every page
+        result.script_count = len(_SCRIPTS(doc))
+        body = doc.find("body")
+        result.text_length = len((body.text_content() if body is not None else "").strip())
     return result
 
 

@@ -13,7 +13,7 @@ from crawler.errors import looks_blocked
 from crawler.extract import extract, needs_javascript, parse_html
 from crawler.models import FieldSpec
 from crawler.patterns import compile_pattern
-from crawler.urls import normalize_url
+from crawler.urls import page_links
 
 
 @lru_cache(maxsize=64)
@@ -34,7 +34,8 @@ def _link_filter(rules_json: str, hosts: tuple[str, ...]):
             return any(p.search(url) for p in allow)
         return urlsplit(url).netloc in hosts
 
-    return ok
+    # Pages of one site link the same URLs over and over: each is judged once.
+    return lru_cache(maxsize=200_000)(ok)
 
 
 def process_page(
@@ -53,12 +54,7 @@ def process_page(
     links: list[str] = []
     if follow:
         ok = _link_filter(rules_json, hosts)
-        seen = set()
-        for href in ex.links:
-            n = normalize_url(href, url)
-            if n and n not in seen and ok(n):
-                seen.add(n)
-                links.append(n)
+        links = [n for n in page_links(ex.links, url) if ok(n)]
     out = {
         "fields": ex.fields,
         "used": ex.used,
