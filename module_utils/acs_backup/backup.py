@@ -160,6 +160,7 @@ def run_backup(
                     ),
                     remote_url=(newest.get("remote") or {}).get("url"),
                     signed=True,
+                    encrypted=bool(newest.get("encryption")),
                     warnings=[],
                 )
                 return result
