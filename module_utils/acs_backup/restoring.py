@@ -57,7 +57,7 @@ def _decrypt_local(archive, key, allow_unsigned, identity_file):
     if not identity_file:
         raise missing_identity(manifest)
     verify_encrypted(archive + ".age", manifest)
-    partial = archive + ".decrypting.partial"
+    partial = f"{archive}.{os.getpid()}-decrypting.partial"
     try:
         decrypt_archive(archive + ".age", partial, identity_file, manifest)
         os.replace(partial, archive)
@@ -132,8 +132,9 @@ def restore(
 
     ``tools`` are the method options, as for run_backup; the safety backup
     gets them too (it stays on this host, plain: no identity is needed to put
-    it back). ``age_identity_file`` decrypts an encrypted remote backup. A real restore holds the backup directory's lock, so no
-    backup runs while the data is being replaced."""
+    it back). ``age_identity_file`` decrypts an encrypted remote backup. A real
+    restore holds the backup directory's lock, so no backup runs while the data
+    is being replaced."""
     # A real restore holds the lock; check mode only reads.
     if not check_mode:
         os.makedirs(backup_dir, mode=0o750, exist_ok=True)
