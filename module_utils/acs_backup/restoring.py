@@ -104,7 +104,13 @@ def resolve_source(
     elif os.path.exists(os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)):
         archive = os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)
     elif s3:
-        archive = download_backup(s3, source, download_dir or backup_dir, identity_file)
+
+        def check(manifest, stem):
+            reason = trust_problem(manifest, key, stem)
+            if reason and not allow_unsigned:
+                raise refusal(stem, reason)
+
+        archive = download_backup(s3, source, download_dir or backup_dir, identity_file, check)
     else:
         raise BackupError(
             f"restore source {source!r} is neither a file nor a backup in {backup_dir} "

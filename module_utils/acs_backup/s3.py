@@ -218,13 +218,14 @@ def _read_json(path):
         return {}  # the trust check after the download names what is wrong
 
 
-def download_backup(s3, key, dest_dir, identity_file=None):
+def download_backup(s3, key, dest_dir, identity_file=None, check=None):
     """Fetch archive and manifest for a remote key (archive, encrypted archive or
     manifest key); returns the local (plain) archive path. An encrypted backup is
     checked against its manifest's ``encryption`` sha256, then decrypted with
     ``identity_file``; without one, or with a wrong one, it fails before anything
-    is written into ``dest_dir``. The manifest is put in place last, so a failed
-    download leaves no backup that looks complete."""
+    is written into ``dest_dir``. ``check(manifest, stem)`` may refuse the manifest
+    (trust) before the archive is fetched. The manifest is put in place last, so
+    a failed download leaves no backup that looks complete."""
     settings = S3Settings(s3)
     client = settings.client()
     stem = _stem(key)
@@ -243,6 +244,10 @@ def download_backup(s3, key, dest_dir, identity_file=None):
                 "to restore an unverifiable archive"
             ) from exc
         manifest = _read_json(mtmp)
+        if check is not None:
+            # An untrusted manifest is refused before its archive is fetched or
+            # the operator's identity is used on it.
+            check(manifest, stem)
         if is_encrypted(manifest):
             if not identity_file:
                 raise missing_identity(manifest)

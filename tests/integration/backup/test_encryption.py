@@ -216,3 +216,28 @@ def test_the_restore_module_without_identity_fails_with_the_fix_not_a_traceback(
     done = play(tmp_path, [task])["restore"]
     assert done["changed"] is True and not done.get("failed"), done.get("msg")
     assert secret not in json.dumps(done)
+
+
+def test_an_altered_remote_manifest_is_refused_before_the_identity_is_used(
+    mongo_uri, seeded, tmp_path, s3, s3_client, offline
+):
+    identity_path, public, _ = offline
+    backup = engine.run_backup(
+        mongo_uri, str(tmp_path / "host-a"), label="offsite", s3=s3, age_recipients=[public]
+    )
+    key = backup["remote"]["manifest_key"]
+    manifest = json.loads(s3_client.get_object(Bucket=s3["bucket"], Key=key)["Body"].read())
+    manifest["encryption"]["sha256"] = "0" * 64  # points at other bytes; not re-signed
+    s3_client.put_object(Bucket=s3["bucket"], Key=key, Body=json.dumps(manifest).encode())
+    current = snapshot(seeded)
+    fresh = tmp_path / "host-b"
+    with pytest.raises(engine.BackupError, match="is not trusted: signature mismatch"):
+        engine.restore(
+            mongo_uri,
+            backup["remote"]["key"],
+            str(fresh),
+            s3=s3,
+            age_identity_file=str(identity_path),
+        )
+    assert snapshot(seeded) == current
+    assert [n for n in _leftovers(fresh) if not n.startswith(".")] == []
