@@ -28,8 +28,11 @@ description:
     is written unsigned, with a warning. Listing, retention and restore trust only
     signed manifests; unsigned, altered or future-dated ones, archives without a
     manifest and stale partial files are ignored and reported (I(retention.rejected)).
-  - Optionally applies retention afterwards, locally and remotely; the newest good
-    (signed, sha256 verified) backup is never deleted.
+  - With I(age_recipients), the S3 copy is encrypted client-side with age before it
+    leaves the host.
+  - Optionally applies retention afterwards, locally and remotely, by one selection
+    (I(keep_last), I(max_age_days) and the generations I(keep_daily), I(keep_weekly),
+    I(keep_monthly)); the newest good (signed, sha256 verified) backup is never deleted.
   - I(sign_existing=true) adopts backups made before signing existed; each archive is
     read to its end and checked against its manifest (size, sha256, CRC, document
     counts) before the manifest is signed.
@@ -39,8 +42,10 @@ author:
   - Airflow Crawler System contributors
 requirements:
   - anycrc (fast CRC-64; a slow pure-Python fallback is built in)
+  - pyrage (only with I(age_recipients) and I(s3))
 extends_documentation_fragment:
   - acs_mongodb_tools
+  - acs_backup_retention
 attributes:
   check_mode:
     support: full
@@ -77,24 +82,17 @@ options:
         C(mongodump --archive --gzip) into I(backup_dir) with a manifest, after reading
         it to the end.
     type: path
-  keep_last:
+  age_recipients:
     description:
-      - Retention after the backup, keep the newest N backups (0, no count rule).
-      - With I(max_age_days) too, a backup is kept when either rule keeps it; the newest
-        good backup is always kept. Both C(0) keep every backup.
-    type: int
-    default: 14
-  max_age_days:
-    description: Retention after the backup, keep backups younger than this many days (0, no age rule).
-    type: float
-    default: 7
-  delete_orphans:
-    description:
-      - Let retention delete orphans too, archives without a manifest and stale partial
-        files (older than an hour while no backup or restore holds I(backup_dir)).
-        Without it they are only reported, in I(retention.rejected).
-    type: bool
-    default: false
+      - age public keys (C(age1...), from C(age-keygen)); with I(s3), the copy uploaded is
+        the archive encrypted for them (C(<name>.archive.gz.age)), and the signed manifest
+        records the recipients and the size and sha256 of that encrypted object. The
+        local archive stays unencrypted (docs/backup-format.md says why).
+      - Restoring that copy needs the identity (private key) of one recipient, kept off
+        the host, see M(mongodb_restore)'s I(age_identity_file). Without I(s3) nothing
+        leaves the host and nothing is encrypted.
+    type: list
+    elements: str
   sign_existing:
     description:
       - Instead of dumping, adopt unsigned backups of I(backup_dir) (made before
@@ -121,7 +119,7 @@ EXAMPLES = r"""
     keep_last: 14
     max_age_days: 7
 
-- name: Backup and copy it off-site
+- name: Backup and copy it off-site, encrypted; keep 7 dailies, 4 weeklies, 12 monthlies
   mongodb_backup:
     uri: mongodb://127.0.0.1:27017
     label: offsite
@@ -129,6 +127,10 @@ EXAMPLES = r"""
       bucket: acs-backups
       prefix: prod/mongodb
       region: eu-west-1
+    age_recipients: "{{ stack_backup_age_recipients }}"
+    keep_daily: 7
+    keep_weekly: 4
+    keep_monthly: 12
 
 - name: Backup with mongodump in a one-off container on the stack network
   mongodb_backup:
@@ -188,9 +190,13 @@ method:
   returned: success
   type: str
 remote_url:
-  description: s3:// URL of the uploaded archive.
+  description: s3:// URL of the uploaded archive (C(.archive.gz.age) when encrypted).
   returned: success
   type: str
+encrypted:
+  description: Whether the S3 copy is age-encrypted (the manifest's C(encryption) says for whom).
+  returned: success
+  type: bool
 skipped_reason:
   description: Why no backup was made (if_older_than).
   returned: success
@@ -202,7 +208,7 @@ retention:
       ignored, each C(name) and C(reason) (for example C(unsigned),
       C(signature mismatch), C(finished_at in the future), C(missing field sha256),
       C(archive without manifest), C(stale partial)).
-  returned: when keep_last or max_age_days is set
+  returned: when a retention rule is set
   type: dict
   sample:
     deleted: []
@@ -246,6 +252,7 @@ manifest:
   type: dict
 """
 
+from ansible.module_utils.acs_common import RETENTION_RULES, retention_argument_spec
 from ansible.module_utils.acs_tools_module import (
     server_and_tools,
     tools_argument_spec,
@@ -258,17 +265,15 @@ OPTIONS = dict(
     databases=dict(type="list", elements="str"),
     if_older_than=dict(type="str"),
     import_from=dict(type="path"),
-    # the engine's retention.DEFAULT_KEEP_LAST / DEFAULT_MAX_AGE_DAYS (a test keeps them equal)
-    keep_last=dict(type="int", default=14),
-    max_age_days=dict(type="float", default=7),
-    delete_orphans=dict(type="bool", default=False),
+    age_recipients=dict(type="list", elements="str"),
+    **retention_argument_spec(),
     sign_existing=dict(type="bool", default=False),
     sign_names=dict(type="list", elements="str"),
 )
-# An import dumps nothing, so it takes no dump options.
+# An import dumps nothing, so it takes no dump options (and uploads nothing).
 IMPORT_EXCLUSIVE = [
     ("import_from", other)
-    for other in ("databases", "if_older_than", "container", "network", "image")
+    for other in ("databases", "if_older_than", "container", "network", "image", "age_recipients")
 ]
 
 
@@ -278,8 +283,9 @@ def argument_spec():
 
 def run(module, engine):
     p = module.params
-    for field in ("keep_last", "max_age_days"):
-        if p[field] is not None and p[field] < 0:
+    rules = {field: p[field] for field in RETENTION_RULES}
+    for field, value in rules.items():
+        if value is not None and value < 0:
             module.fail_json(msg=f"{field}={p[field]} must be >= 0")
     if p["sign_existing"]:
         for other in ("import_from", "databases", "if_older_than"):
@@ -308,21 +314,18 @@ def run(module, engine):
                 databases=p["databases"],
                 **tools,
                 if_older_than=p["if_older_than"],
-                keep_last=None if own_retention else p["keep_last"],
-                max_age_days=None if own_retention else p["max_age_days"],
+                age_recipients=p["age_recipients"],
                 check_mode=module.check_mode,
+                **{field: None if own_retention else value for field, value in rules.items()},
             )
-        if (p["keep_last"] is not None or p["max_age_days"] is not None) and (
-            "retention" not in result
-        ):
+        if any(value is not None for value in rules.values()) and "retention" not in result:
             result["retention"] = engine.apply_retention(
                 p["backup_dir"],
-                p["keep_last"],
-                p["max_age_days"],
                 s3=p["s3"],
                 check_mode=module.check_mode,
                 signing_key=p["signing_key"],
                 delete_orphans=p["delete_orphans"],
+                **rules,
             )
             result["changed"] = result.get("changed") or result["retention"]["changed"]
     except (engine.BackupError, ValueError) as exc:
@@ -342,6 +345,7 @@ def run(module, engine):
             "remote_url",
             "plan",
             "signed",
+            "encrypted",
         )
     }
     result["manifest"] = manifest

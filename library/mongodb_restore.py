@@ -33,6 +33,8 @@ description:
   - When the restore fails, or its counts differ, after data may have been dropped,
     the safety backup is put back automatically; the failure message names both
     steps, and the backup to restore by hand when the put-back fails too.
+requirements:
+  - pyrage (only with I(age_identity_file))
 extends_documentation_fragment:
   - acs_mongodb_tools
 author:
@@ -79,6 +81,20 @@ options:
       - Never applies when I(source) is not given, and the HTTP API has no such switch.
     type: bool
     default: false
+  age_identity_file:
+    description:
+      - Path, on the host the module runs on, of the age identity file (private key,
+        C(AGE-SECRET-KEY-1...), made by C(age-keygen)) that decrypts a backup whose S3
+        copy was encrypted (M(mongodb_backup) I(age_recipients)), or a local
+        C(<name>.archive.gz.age) named in I(source).
+      - The encrypted copy's size and sha256 are checked against the signed manifest
+        first (no identity needed for that), then it is decrypted and the plain archive
+        verified as any other.
+      - Without it, or with an identity that is none of the recipients, such a backup
+        is refused, naming this option, before any data is touched. The identity lives
+        off the host; playbooks/runbook/restore.yml copies it in for the restore only
+        and removes it afterwards. It is never logged.
+    type: path
 """
 
 EXAMPLES = r"""
@@ -99,6 +115,14 @@ EXAMPLES = r"""
 - name: Restore from the bucket on a fresh host
   mongodb_restore:
     source: prod/mongodb/20261127T030000Z-nightly.archive.gz
+    s3:
+      bucket: acs-backups
+      region: eu-west-1
+
+- name: Restore an encrypted S3 copy with the offline identity
+  mongodb_restore:
+    source: prod/mongodb/20261127T030000Z-nightly.archive.gz.age
+    age_identity_file: /root/.acs-restore/backup-identity.txt
     s3:
       bucket: acs-backups
       region: eu-west-1
@@ -156,6 +180,7 @@ OPTIONS = dict(
     skip_safety_backup=dict(type="bool", default=False),
     safety_label=dict(type="str", default="pre-restore"),
     allow_unsigned=dict(type="bool", default=False),
+    age_identity_file=dict(type="path"),
 )
 
 
@@ -198,6 +223,7 @@ def run(module, engine):
             safety_label=p["safety_label"],
             check_mode=module.check_mode,
             allow_unsigned=p["allow_unsigned"],
+            age_identity_file=p["age_identity_file"],
         )
     except (engine.BackupError, ValueError) as exc:
         module.fail_json(msg=str(exc))

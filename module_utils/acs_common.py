@@ -29,6 +29,23 @@ def s3_argument_spec():
     )
 
 
+def retention_argument_spec():
+    """Retention options (doc fragment acs_backup_retention); the defaults are the
+    engine's retention.DEFAULT_* (tests/unit/modules/test_documentation.py)."""
+    return dict(
+        keep_last=dict(type="int", default=14),
+        max_age_days=dict(type="float", default=7),
+        keep_daily=dict(type="int", default=0),
+        keep_weekly=dict(type="int", default=0),
+        keep_monthly=dict(type="int", default=0),
+        delete_orphans=dict(type="bool", default=False),
+    )
+
+
+# Retention rules as the engine's keywords (delete_orphans is not a rule).
+RETENTION_RULES = ("keep_last", "max_age_days", "keep_daily", "keep_weekly", "keep_monthly")
+
+
 def mongodb_tools_argspec():
     return dict(
         uri=dict(type="str", default="mongodb://127.0.0.1:27017"),

@@ -2,7 +2,9 @@
 (the package module_utils/acs_backup/, shipped as crawler._backup_engine).
 
 Schedule: ACS_BACKUP_SCHEDULE (cron, default 03:00 daily); retention:
-BACKUP_KEEP_LAST / BACKUP_MAX_AGE_DAYS; target: BACKUP_DIR (/data/backups)."""
+BACKUP_KEEP_LAST / BACKUP_MAX_AGE_DAYS and the generations BACKUP_KEEP_DAILY /
+BACKUP_KEEP_WEEKLY / BACKUP_KEEP_MONTHLY (crawler.config.Settings.backup_retention);
+target: BACKUP_DIR (/data/backups)."""
 
 from __future__ import annotations
 

@@ -18,9 +18,11 @@ Public functions (everything else is internal):
     ``network`` with optional ``image`` (tools run in a one-off container on
     the stack network, removed afterwards), ``container_uri``, ``tools_dir``,
     ``if_older_than`` (seconds or "12h"/"1d"), ``s3`` (dict, see
-    ``S3Settings``), ``keep_last``/``max_age_days`` (retention afterwards),
+    ``S3Settings``), ``age_recipients`` (age1... public keys: the S3 copy is
+    age-encrypted for them, ``encryption``), ``keep_last``/``max_age_days``/
+    ``keep_daily``/``keep_weekly``/``keep_monthly`` (retention afterwards),
     ``check_mode``. Returns the manifest plus ``path``, ``manifest_path``,
-    ``changed``, ``skipped_reason``, ``remote_url``, ``retention``.
+    ``changed``, ``skipped_reason``, ``remote_url``, ``encrypted``, ``retention``.
 
 Manifests are trusted only when signed (``signing``): an HMAC-SHA256 with
 the key ``signing_key=`` / ``ACS_BACKUP_SIGNING_KEY`` /
@@ -54,7 +56,13 @@ the key ``signing_key=`` / ``ACS_BACKUP_SIGNING_KEY`` /
     While it runs, ``<backup_dir>/.restore-in-progress`` pauses writers
     (``marker.restore_in_progress``). ``check_mode`` reports what would be replaced and, in ``plan``, the safety
     backup and the restore step it would run. Same method options as
-    ``run_backup``.
+    ``run_backup``. ``age_identity_file`` decrypts an encrypted remote copy
+    (or a local ``.archive.gz.age``); without it such a backup is refused,
+    naming the option, before anything is touched.
+
+``verify_encrypted(path, manifest)``
+    Check an encrypted copy's size and sha256 against the manifest's
+    ``encryption`` block: no identity needed.
 
 ``import_archive(source, backup_dir, label="imported") -> dict``
     Adopt an archive made by plain ``mongodump --archive --gzip``: read it to
@@ -62,10 +70,12 @@ the key ``signing_key=`` / ``ACS_BACKUP_SIGNING_KEY`` /
     in full before it is signed).
 
 ``apply_retention(backup_dir, keep_last=None, max_age_days=None, s3=None,
-check_mode=False) -> dict``
-    Delete backups that are neither among the newest ``keep_last`` nor
-    younger than ``max_age_days``, locally and (with ``s3``) remotely; the
-    newest good backup is never deleted. Untrusted manifests and orphans are
+check_mode=False, keep_daily=None, keep_weekly=None, keep_monthly=None) -> dict``
+    Delete backups that no rule keeps (the newest ``keep_last``, those
+    younger than ``max_age_days``, the newest of each of the last
+    ``keep_daily`` days / ``keep_weekly`` ISO weeks / ``keep_monthly`` months
+    that have a backup), locally and (with ``s3``) remotely by the same
+    selection; the newest good backup is never deleted. Untrusted manifests and orphans are
     reported (``rejected``); orphans are deleted only with ``delete_orphans``.
 
 All failures raise ``BackupError`` whose message names the problem and the fix.
@@ -79,7 +89,8 @@ manifests, verification; ``signing`` the signature and the trust verdict;
 ``runners`` where the tools run (HostTools, ContainerExec, OneOffContainer,
 Native) and the one mongodump/mongorestore command line; ``tool_config`` the
 tools' --config file that keeps a password off that command line; ``s3`` remote copies;
-``retention``; ``locking`` the backup directory's flock; ``marker`` the
+``encryption`` age encryption of the remote copies; ``retention`` and
+``generations`` (the daily/weekly/monthly rule); ``locking`` the backup directory's flock; ``marker`` the
 restore-in-progress marker; ``backup`` run_backup and import_archive; ``restoring`` restore
 (not named restore.py: the package attribute ``restore`` is the function).
 """
@@ -90,6 +101,7 @@ from .adopt import sign_existing
 from .archive import ArchiveReader, ArchiveWriter, crc64, read_archive
 from .backup import import_archive, run_backup
 from .common import ENGINE_VERSION, HAS_PYMONGO, parse_duration, validate_label
+from .encryption import verify_encrypted
 from .errors import BackupError
 from .listing import last_good_backup, list_backups, scan_backups
 from .manifest import manifest_counts, verify_backup
@@ -121,4 +133,5 @@ __all__ = [
     "sign_existing",
     "validate_label",
     "verify_backup",
+    "verify_encrypted",
 ]

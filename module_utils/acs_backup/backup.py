@@ -15,6 +15,7 @@ import uuid
 from .archive import _CHUNK, read_archive
 from .common import (
     ARCHIVE_SUFFIX,
+    ENCRYPTED_SUFFIX,
     ENGINE_VERSION,
     MANIFEST_FORMAT,
     _HashingWriter,
@@ -27,12 +28,13 @@ from .common import (
     utcnow,
     validate_label,
 )
+from .encryption import encrypt_copy, parse_recipients
 from .errors import BackupError
 from .listing import last_good_backup
 from .locking import backup_dir_lock
 from .manifest import _describe, _public_manifest, _totals, _write_json_atomic
 from .native import _client, _server_version
-from .retention import apply_retention
+from .retention import any_rule, apply_retention, check_rules
 from .runners import choose_runner
 from .s3 import S3Settings, _put_manifest, upload_backup
 from .signing import NO_KEY_WARNING, resolve_key, sign
@@ -114,9 +116,16 @@ def run_backup(
     lock_timeout=0.0,
     min_free_bytes=MIN_FREE_BYTES,
     signing_key=None,
+    age_recipients=None,
+    keep_daily=None,
+    keep_weekly=None,
+    keep_monthly=None,
     **tools,
 ):
     """Make one backup (see the package docstring); returns a result dict.
+
+    With ``age_recipients`` (age1... public keys) and ``s3`` the copy uploaded
+    is encrypted for them (encryption.py); the local archive stays plain.
 
     ``tools`` are the method options: method, container, container_uri,
     tools_dir, network, image (``runners.choose_runner``). The backup holds
@@ -126,6 +135,16 @@ def run_backup(
     a key it is written unsigned and the result's ``warnings`` say so."""
     validate_label(label)
     key = resolve_key(signing_key)
+    rules = dict(
+        keep_last=keep_last,
+        max_age_days=max_age_days,
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        keep_monthly=keep_monthly,
+    )
+    check_rules(**rules)
+    # Checked before the dump: a wrong key fails at once, not after an hour's dump.
+    recipients = parse_recipients(age_recipients) if s3 else []
     min_age = parse_duration(if_older_than)
     if min_age is not None:
         newest = last_good_backup(backup_dir, key=key)
@@ -141,6 +160,7 @@ def run_backup(
                     ),
                     remote_url=(newest.get("remote") or {}).get("url"),
                     signed=True,
+                    encrypted=bool(newest.get("encryption")),
                     warnings=[],
                 )
                 return result
@@ -158,7 +178,12 @@ def run_backup(
             "manifest_path": manifest_path_for(archive),
             "method": runner.method,
             "plan": runner.plan(),
-            "remote_url": S3Settings(s3).url(name + ARCHIVE_SUFFIX) if s3 else None,
+            "remote_url": (
+                S3Settings(s3).url(name + (ENCRYPTED_SUFFIX if recipients else ARCHIVE_SUFFIX))
+                if s3
+                else None
+            ),
+            "encrypted": bool(recipients),
             "skipped_reason": None,
             "signed": key is not None,
             "warnings": [] if key else [NO_KEY_WARNING],
@@ -184,7 +209,12 @@ def run_backup(
         )
         if s3:
             mpath = manifest["manifest_path"]
-            settings, s3client, remote = upload_backup(manifest, s3)
+            stored = encrypt_copy(manifest, recipients) if recipients else None
+            try:
+                settings, s3client, remote = upload_backup(manifest, s3, stored)
+            finally:
+                if stored:
+                    os.unlink(stored["path"])
             manifest["remote"] = remote
             # Signed again: "remote" is part of what the signature covers.
             sign(manifest, key)
@@ -196,12 +226,11 @@ def run_backup(
             skipped_reason=None,
             remote_url=(manifest["remote"] or {}).get("url"),
             signed=key is not None,
+            encrypted=bool(manifest.get("encryption")),
             warnings=[] if key else [NO_KEY_WARNING],
         )
-        if keep_last or max_age_days:
-            result["retention"] = apply_retention(
-                backup_dir, keep_last, max_age_days, s3=s3, signing_key=key
-            )
+        if any_rule(**rules):
+            result["retention"] = apply_retention(backup_dir, s3=s3, signing_key=key, **rules)
         return result
 
 

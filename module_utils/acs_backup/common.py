@@ -33,6 +33,9 @@ ENGINE_VERSION = "1.0.0"
 MANIFEST_FORMAT = "acs-backup-manifest/1"
 ARCHIVE_SUFFIX = ".archive.gz"
 MANIFEST_SUFFIX = ".manifest.json"
+# The age-encrypted copy of an archive (encryption.py): what S3 holds when
+# recipients are configured.
+ENCRYPTED_SUFFIX = ARCHIVE_SUFFIX + ".age"
 _NAME_RE = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<label>[A-Za-z0-9._-]+)$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -92,7 +95,7 @@ def backup_name(started, label):
 
 def _stem(path):
     base = os.path.basename(path)
-    for suffix in (ARCHIVE_SUFFIX, MANIFEST_SUFFIX):
+    for suffix in (ENCRYPTED_SUFFIX, ARCHIVE_SUFFIX, MANIFEST_SUFFIX):
         if base.endswith(suffix):
             return base[: -len(suffix)]
     return base

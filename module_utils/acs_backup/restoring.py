@@ -10,7 +10,8 @@ import os
 import time
 
 from .backup import run_backup
-from .common import ARCHIVE_SUFFIX, _stem, manifest_path_for, pymongo
+from .common import ARCHIVE_SUFFIX, ENCRYPTED_SUFFIX, _stem, manifest_path_for, pymongo
+from .encryption import decrypt_archive, missing_identity, verify_encrypted
 from .errors import BackupError, _PartialRestore
 from .listing import first_good, read_manifest_file, scan_backups
 from .locking import backup_dir_lock
@@ -44,6 +45,27 @@ def _check_trust(archive, key, allow_unsigned):
         raise refusal(_stem(archive), reason)
 
 
+def _decrypt_local(archive, key, allow_unsigned, identity_file):
+    """An encrypted copy fetched by hand (``<name>.archive.gz.age`` beside its
+    manifest): trusted manifest, stored sha256, then decrypted beside it."""
+    _check_trust(archive, key, allow_unsigned)
+    manifest, reason = read_manifest_file(manifest_path_for(archive))
+    if manifest is None:
+        raise BackupError(
+            f"{archive}.age: its manifest is needed to check and decrypt it ({reason})"
+        )
+    if not identity_file:
+        raise missing_identity(manifest)
+    verify_encrypted(archive + ".age", manifest)
+    partial = f"{archive}.{os.getpid()}-decrypting.partial"
+    try:
+        decrypt_archive(archive + ".age", partial, identity_file, manifest)
+        os.replace(partial, archive)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+
+
 def resolve_source(
     source,
     backup_dir,
@@ -52,12 +74,15 @@ def resolve_source(
     safety_label="pre-restore",
     allow_unsigned=False,
     signing_key=None,
+    identity_file=None,
 ):
     """Archive path for a path, manifest, name, remote key, or None: the newest
     good (signed and verified) backup that is not a safety backup (restoring
     twice in a row must not bring back the data the first restore replaced).
     A named backup whose manifest is not trusted is refused unless
-    ``allow_unsigned`` (never for None: the newest is always a trusted one)."""
+    ``allow_unsigned`` (never for None: the newest is always a trusted one).
+    An encrypted copy (remote, or a local ``.archive.gz.age``) is decrypted with
+    ``identity_file``; without it the error names the option."""
     key = resolve_key(signing_key)
     if not source:
         scan = scan_backups(backup_dir, key, verify=False)
@@ -74,10 +99,18 @@ def resolve_source(
             raise BackupError(f"restore source {source} does not exist")
         stem = _stem(source)
         archive = os.path.join(os.path.dirname(os.path.abspath(source)), stem + ARCHIVE_SUFFIX)
+        if source.endswith(ENCRYPTED_SUFFIX) and not os.path.exists(archive):
+            _decrypt_local(archive, key, allow_unsigned, identity_file)
     elif os.path.exists(os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)):
         archive = os.path.join(backup_dir, _stem(source) + ARCHIVE_SUFFIX)
     elif s3:
-        archive = download_backup(s3, source, download_dir or backup_dir)
+
+        def check(manifest, stem):
+            reason = trust_problem(manifest, key, stem)
+            if reason and not allow_unsigned:
+                raise refusal(stem, reason)
+
+        archive = download_backup(s3, source, download_dir or backup_dir, identity_file, check)
     else:
         raise BackupError(
             f"restore source {source!r} is neither a file nor a backup in {backup_dir} "
@@ -98,13 +131,16 @@ def restore(
     lock_timeout=0.0,
     allow_unsigned=False,
     signing_key=None,
+    age_identity_file=None,
     **tools,
 ):
     """Verify, take a safety backup, restore with --drop semantics, check counts.
 
     ``tools`` are the method options, as for run_backup; the safety backup
-    gets them too. A real restore holds the backup directory's lock, so no
-    backup runs while the data is being replaced."""
+    gets them too (it stays on this host, plain: no identity is needed to put
+    it back). ``age_identity_file`` decrypts an encrypted remote backup. A real
+    restore holds the backup directory's lock, so no backup runs while the data
+    is being replaced."""
     # A real restore holds the lock; check mode only reads.
     if not check_mode:
         os.makedirs(backup_dir, mode=0o750, exist_ok=True)
@@ -122,6 +158,7 @@ def restore(
             safety_label=safety_label,
             allow_unsigned=allow_unsigned,
             signing_key=signing_key,
+            identity_file=age_identity_file,
         )
         manifest, verified = _verify(archive)
         counts = manifest_counts(manifest)

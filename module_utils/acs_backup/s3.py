@@ -1,15 +1,29 @@
 # Copyright: Airflow Crawler System contributors
 # Apache License 2.0
-"""S3-compatible remote copies: upload with verification, listing, download."""
+"""S3-compatible remote copies: upload with verification, listing, download.
+
+With age recipients the object uploaded is the encrypted archive
+(``<name>.archive.gz.age``, encryption.py) and the manifest's ``encryption``
+block gives its size and sha256; a download checks those, then decrypts with
+the identity file the restore was given."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import uuid
 
 from .archive import _CHUNK
 from .common import ARCHIVE_SUFFIX, MANIFEST_SUFFIX, _iso, _stem, utcnow
+from .encryption import (
+    decrypt_archive,
+    encrypted_name,
+    is_encrypted,
+    missing_identity,
+    verify_encrypted,
+)
 from .errors import BackupError
 from .manifest import _public_manifest
 from .signing import resolve_key, trust_problem
@@ -79,14 +93,20 @@ def _s3_error(action, exc):
     return BackupError(f"S3 {action} failed: {exc} (check s3.endpoint_url, bucket and credentials)")
 
 
-def upload_backup(manifest, s3):
-    """Upload archive then manifest; verify size and checksum; returns remote info."""
+def upload_backup(manifest, s3, stored=None):
+    """Upload the archive; verify size and checksum; returns remote info. ``stored``
+    ({path, size, sha256}) is the file to upload instead of the plain archive: the
+    encrypted copy, named by the manifest's ``encryption``."""
     from boto3.s3.transfer import TransferConfig
 
     settings = S3Settings(s3)
     client = settings.client()
-    archive = manifest["path"]
-    archive_name = os.path.basename(archive)
+    if stored is None:
+        stored = {"path": manifest["path"], "size": manifest["size"], "sha256": manifest["sha256"]}
+        archive_name = os.path.basename(manifest["path"])
+    else:
+        archive_name = encrypted_name(manifest)
+    archive = stored["path"]
     key = settings.key(archive_name)
     config = TransferConfig(
         multipart_threshold=_MULTIPART_CHUNK, multipart_chunksize=_MULTIPART_CHUNK
@@ -97,15 +117,15 @@ def upload_backup(manifest, s3):
             settings.bucket,
             key,
             Config=config,
-            ExtraArgs={"Metadata": {"sha256": manifest["sha256"]}},
+            ExtraArgs={"Metadata": {"sha256": stored["sha256"]}},
         )
         head = client.head_object(Bucket=settings.bucket, Key=key)
     except Exception as exc:  # botocore errors of every kind
         raise _s3_error(f"upload of {archive_name}", exc) from exc
-    if head["ContentLength"] != manifest["size"]:
+    if head["ContentLength"] != stored["size"]:
         raise BackupError(
             f"S3 object {settings.url(archive_name)} has {head['ContentLength']} bytes, "
-            f"expected {manifest['size']}: upload is incomplete"
+            f"expected {stored['size']}: upload is incomplete"
         )
     checksum = "etag"
     if head.get("ETag") != _expected_etag(archive):
@@ -116,7 +136,7 @@ def upload_backup(manifest, s3):
         body = client.get_object(Bucket=settings.bucket, Key=key)["Body"]
         for chunk in iter(lambda: body.read(_CHUNK), b""):
             digest.update(chunk)
-        if digest.hexdigest() != manifest["sha256"]:
+        if digest.hexdigest() != stored["sha256"]:
             raise BackupError(
                 f"S3 object {settings.url(archive_name)} does not match the local sha256"
             )
@@ -170,7 +190,13 @@ def list_remote_backups(s3, signing_key=None, rejected=None, now=None):
                         rejected.append({"name": stem, "key": obj["Key"], "reason": reason})
                     continue
                 manifest["manifest_key"] = obj["Key"]
-                manifest["key"] = settings.key(manifest["name"] + ARCHIVE_SUFFIX)
+                # The signed manifest says whether the stored archive is the encrypted one.
+                stored = (
+                    encrypted_name(manifest)
+                    if is_encrypted(manifest)
+                    else manifest["name"] + ARCHIVE_SUFFIX
+                )
+                manifest["key"] = settings.key(stored)
                 found.append(manifest)
     except Exception as exc:
         raise _s3_error("listing", exc) from exc
@@ -178,8 +204,28 @@ def list_remote_backups(s3, signing_key=None, rejected=None, now=None):
     return found
 
 
-def download_backup(s3, key, dest_dir):
-    """Fetch archive and manifest for a remote key (archive or manifest key)."""
+def _remove(*paths):
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return {}  # the trust check after the download names what is wrong
+
+
+def download_backup(s3, key, dest_dir, identity_file=None, check=None):
+    """Fetch archive and manifest for a remote key (archive, encrypted archive or
+    manifest key); returns the local (plain) archive path. An encrypted backup is
+    checked against its manifest's ``encryption`` sha256, then decrypted with
+    ``identity_file``; without one, or with a wrong one, it fails before anything
+    is written into ``dest_dir``. ``check(manifest, stem)`` may refuse the manifest
+    (trust) before the archive is fetched. The manifest is put in place last, so
+    a failed download leaves no backup that looks complete."""
     settings = S3Settings(s3)
     client = settings.client()
     stem = _stem(key)
@@ -187,15 +233,39 @@ def download_backup(s3, key, dest_dir):
     os.makedirs(dest_dir, exist_ok=True)
     archive = os.path.join(dest_dir, stem + ARCHIVE_SUFFIX)
     mpath = os.path.join(dest_dir, stem + MANIFEST_SUFFIX)
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    mtmp, atmp, etmp = (f"{p}.{tag}" for p in (mpath, archive, archive + ".age"))
     try:
-        client.download_file(settings.bucket, base + stem + MANIFEST_SUFFIX, mpath)
-    except Exception as exc:
-        raise BackupError(
-            f"manifest for remote backup {key} is missing or unreadable ({exc}): refusing to "
-            "restore an unverifiable archive"
-        ) from exc
+        try:
+            client.download_file(settings.bucket, base + stem + MANIFEST_SUFFIX, mtmp)
+        except Exception as exc:
+            raise BackupError(
+                f"manifest for remote backup {key} is missing or unreadable ({exc}): refusing "
+                "to restore an unverifiable archive"
+            ) from exc
+        manifest = _read_json(mtmp)
+        if check is not None:
+            # An untrusted manifest is refused before its archive is fetched or
+            # the operator's identity is used on it.
+            check(manifest, stem)
+        if is_encrypted(manifest):
+            if not identity_file:
+                raise missing_identity(manifest)
+            _download(client, settings, base + encrypted_name(manifest), etmp, key)
+            # The stored bytes are checked before they are decrypted (no identity needed).
+            verify_encrypted(etmp, manifest)
+            decrypt_archive(etmp, atmp, identity_file, manifest)
+        else:
+            _download(client, settings, base + stem + ARCHIVE_SUFFIX, atmp, key)
+        os.replace(atmp, archive)
+        os.replace(mtmp, mpath)
+    finally:
+        _remove(mtmp, atmp, etmp)
+    return archive
+
+
+def _download(client, settings, object_key, dest, key):
     try:
-        client.download_file(settings.bucket, base + stem + ARCHIVE_SUFFIX, archive)
+        client.download_file(settings.bucket, object_key, dest)
     except Exception as exc:
         raise _s3_error(f"download of {key}", exc) from exc
-    return archive

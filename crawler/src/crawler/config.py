@@ -73,6 +73,16 @@ class Settings:
     backup_max_age_days: int = field(
         default_factory=lambda: _int_or("BACKUP_MAX_AGE_DAYS", retention.DEFAULT_MAX_AGE_DAYS)
     )
+    # Generations (newest of each of the last N days / ISO weeks / months), on top.
+    backup_keep_daily: int = field(
+        default_factory=lambda: _int_or("BACKUP_KEEP_DAILY", retention.DEFAULT_KEEP_DAILY)
+    )
+    backup_keep_weekly: int = field(
+        default_factory=lambda: _int_or("BACKUP_KEEP_WEEKLY", retention.DEFAULT_KEEP_WEEKLY)
+    )
+    backup_keep_monthly: int = field(
+        default_factory=lambda: _int_or("BACKUP_KEEP_MONTHLY", retention.DEFAULT_KEEP_MONTHLY)
+    )
     # How long an API or DAG backup waits for one already running (seconds).
     backup_lock_timeout: float = field(
         default_factory=lambda: float(os.environ.get("BACKUP_LOCK_TIMEOUT", "60"))
@@ -106,3 +116,13 @@ class Settings:
     health_window_minutes: int = field(
         default_factory=lambda: int(os.environ.get("CRAWLER_HEALTH_WINDOW_MINUTES", "60"))
     )
+
+    def backup_retention(self) -> dict[str, int]:
+        """The engine's retention keywords: one place for the API and the DAG."""
+        return {
+            "keep_last": self.backup_keep_last,
+            "max_age_days": self.backup_max_age_days,
+            "keep_daily": self.backup_keep_daily,
+            "keep_weekly": self.backup_keep_weekly,
+            "keep_monthly": self.backup_keep_monthly,
+        }

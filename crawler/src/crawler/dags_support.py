@@ -127,8 +127,7 @@ def backup(label: str = "scheduled", settings: Settings | None = None) -> dict:
     # The scheduled backup waits its turn behind an operator's backup or restore.
     opts = {
         "lock_timeout": max(settings.backup_lock_timeout, 600.0),
-        "keep_last": settings.backup_keep_last,
-        "max_age_days": settings.backup_max_age_days,
+        **settings.backup_retention(),
     }
     result = engine.run_backup(settings.mongo_uri, str(settings.backup_dir), label=label, **opts)
     return json.loads(json.dumps(result, default=str))

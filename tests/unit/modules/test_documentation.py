@@ -43,3 +43,6 @@ def test_mongodb_backup_retention_defaults_are_the_engines():
     spec = load_library("mongodb_backup").argument_spec()
     assert spec["keep_last"]["default"] == retention.DEFAULT_KEEP_LAST
     assert spec["max_age_days"]["default"] == retention.DEFAULT_MAX_AGE_DAYS
+    assert spec["keep_daily"]["default"] == retention.DEFAULT_KEEP_DAILY
+    assert spec["keep_weekly"]["default"] == retention.DEFAULT_KEEP_WEEKLY
+    assert spec["keep_monthly"]["default"] == retention.DEFAULT_KEEP_MONTHLY

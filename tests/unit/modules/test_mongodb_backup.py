@@ -120,6 +120,41 @@ def test_retention_in_check_mode_lists_and_keeps(run_module, tmp_path):
     assert len(list(tmp_path.glob("*.archive.gz"))) == 3
 
 
+def test_generations_reach_the_engine_through_the_module(run_module, tmp_path):
+    """keep_monthly: the newest of each month is kept, the rest of the month goes."""
+    for day in ("20260105", "20260120", "20260203", "20260214"):
+        iso = f"{day[:4]}-{day[4:6]}-{day[6:]}T00:00:00.000000Z"
+        _fake_backup(tmp_path, f"{day}T000000Z-n", iso)
+    result = run_module(
+        "mongodb_backup",
+        {
+            "backup_dir": str(tmp_path),
+            "if_older_than": "100000d",
+            "keep_last": 0,
+            "max_age_days": 0,
+            "keep_monthly": 2,
+            "_ansible_check_mode": True,
+        },
+    )
+    assert sorted(result["retention"]["deleted"]) == ["20260105T000000Z-n", "20260203T000000Z-n"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"keep_weekly": -1}, "keep_weekly=-1 must be >= 0"),
+        (
+            {"import_from": "/tmp/x", "age_recipients": ["age1x"]},
+            "parameters are mutually exclusive: import_from|age_recipients",
+        ),
+    ],
+)
+def test_retention_and_encryption_arguments_are_checked(run_module, tmp_path, args, message):
+    with pytest.raises(ModuleFail) as failed:
+        run_module("mongodb_backup", {"backup_dir": str(tmp_path), **args})
+    assert message in failed.value.result["msg"]
+
+
 def test_import_of_a_file_that_is_not_an_archive_fails_clearly(run_module, tmp_path):
     junk = tmp_path / "junk.gz"
     junk.write_bytes(b"not an archive at all")

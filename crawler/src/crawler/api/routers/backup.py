@@ -122,8 +122,7 @@ def backup_trigger(
             settings.mongo_uri,
             str(settings.backup_dir),
             label=body.label,
-            keep_last=settings.backup_keep_last,
-            max_age_days=settings.backup_max_age_days,
+            **settings.backup_retention(),
             **opts,
         )
 
