@@ -24,7 +24,6 @@ from pathlib import Path
 import yaml
 
 from ops.remediator import config as config_mod
-from ops.remediator.handler import handle
 from ops.remediator.ledger import Ledger, iso
 
 RULEBOOK = Path(__file__).resolve().parents[2] / "extensions/eda/rulebooks/remediator.yml"
@@ -71,6 +70,10 @@ def main(args: argparse.Namespace) -> int:
             os.environ[config_mod.DRY_RUN_ENV] = "1"
         return rulebook(config, replay_dir=args.directory.resolve())
     if command == "handle":
+        # Imported here: the status readers (read, `python -m ops run`) do
+        # without requests and the incident report.
+        from ops.remediator.handler import handle
+
         handle(args.alert_id, config, record_only=args.record_only)
         return 0
     ledger = Ledger(config.ledger)
@@ -110,6 +113,38 @@ def status_data(config, ledger: Ledger, now: float | None = None) -> dict:
             for name, policy in sorted(config.procedures.items())
         },
     }
+
+
+def read(config_path: Path | str, days: int = 0) -> dict:
+    """The remediator seen from the controller, as the status playbook and the
+    weekly check use it (the remediator_state lookup reads it in-process):
+    ``deployed`` (the settings file exists), ``config``, ``status`` (what
+    ``status --json`` prints), ``summary`` (``summary --days N --json``, when
+    ``days`` > 0) and ``error``; ``status`` and ``summary`` are None when
+    unreadable and ``error`` says why, as the command would on stderr."""
+    out = {
+        "deployed": Path(config_path).exists(),
+        "config": str(config_path),
+        "status": None,
+        "summary": None,
+        "error": "",
+    }
+    if not out["deployed"]:
+        return out
+    try:
+        config = config_mod.load(config_path)
+        ledger = Ledger(config.ledger)
+        readers = {"status": lambda: status_data(config, ledger)}
+        if days > 0:
+            readers["summary"] = lambda: ledger.daily_summary(days)
+        for key, reader in readers.items():
+            # Through JSON, as the commands print it.
+            out[key] = json.loads(json.dumps(reader()))
+    except config_mod.ConfigError as exc:
+        out["error"] = f"remediator: {exc}"
+    except Exception as exc:  # an unreadable ledger is a finding, not a crash
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def status_text(config, ledger: Ledger, now: float | None = None) -> str:
