@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from ops.remediator import config as config_mod
+from ops.remediator import CONFIG_ENV, DEFAULT_CONFIG, DRY_RUN_ENV
 from ops.remediator.ledger import Ledger, iso
 
 RULEBOOK = Path(__file__).resolve().parents[2] / "extensions/eda/rulebooks/remediator.yml"
@@ -32,9 +32,7 @@ SOURCES = RULEBOOK.parents[1] / "plugins/event_source"
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("remediator", help="the self-healing service and its ledger")
-    parser.add_argument(
-        "--config", help=f"default ${config_mod.CONFIG_ENV} or {config_mod.DEFAULT_CONFIG}"
-    )
+    parser.add_argument("--config", help=f"default ${CONFIG_ENV} or {DEFAULT_CONFIG}")
     cmds = parser.add_subparsers(dest="remediator_command", required=True)
     cmds.add_parser("serve", help="listen for Alertmanager and act (ansible-rulebook)")
     replay = cmds.add_parser("replay", help="recorded requests through the rules, then stop")
@@ -56,7 +54,10 @@ def add_parser(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.config:
-        os.environ[config_mod.CONFIG_ENV] = str(Path(args.config).resolve())
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+    # The models (pydantic) load when a command needs them, not for `ops run`.
+    from ops.remediator import config as config_mod
+
     try:
         config = config_mod.load()
     except config_mod.ConfigError as exc:
@@ -67,7 +68,7 @@ def main(args: argparse.Namespace) -> int:
         return rulebook(config)
     if command == "replay":
         if args.check:
-            os.environ[config_mod.DRY_RUN_ENV] = "1"
+            os.environ[DRY_RUN_ENV] = "1"
         return rulebook(config, replay_dir=args.directory.resolve())
     if command == "handle":
         # Imported here: the status readers (read, `python -m ops run`) do
@@ -131,6 +132,8 @@ def read(config_path: Path | str, days: int = 0) -> dict:
     }
     if not out["deployed"]:
         return out
+    from ops.remediator import config as config_mod
+
     try:
         config = config_mod.load(config_path)
         ledger = Ledger(config.ledger)
@@ -203,9 +206,7 @@ def rulebook(config, replay_dir: Path | None = None) -> int:
         variables.write_text(
             yaml.safe_dump(
                 {
-                    "remediator_config": os.environ.get(
-                        config_mod.CONFIG_ENV, str(config_mod.DEFAULT_CONFIG)
-                    ),
+                    "remediator_config": os.environ.get(CONFIG_ENV, str(DEFAULT_CONFIG)),
                     "remediator_token_file": str(config.token_file),
                     "remediator_listen_address": config.listen_address,
                     "remediator_port": config.port,
