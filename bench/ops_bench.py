@@ -15,6 +15,9 @@ measured procedure.
 
     .venv/bin/python bench/ops_bench.py all --repeat 3
     .venv/bin/python bench/ops_bench.py status
+    # and the code before a change, interleaved in the same loop:
+    git worktree add /tmp/before main
+    .venv/bin/python bench/ops_bench.py status --before /tmp/before
 """
 
 from __future__ import annotations
@@ -48,10 +51,10 @@ def env() -> dict:
     return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", ANSIBLE_NOCOLOR="1")
 
 
-def timed(argv: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]:
+def timed(argv: list[str], cwd: Path = REPO, **kwargs) -> tuple[float, subprocess.CompletedProcess]:
     started = time.perf_counter()
     proc = subprocess.run(
-        argv, cwd=REPO, env=env(), capture_output=True, text=True, check=False, **kwargs
+        argv, cwd=cwd, env=env(), capture_output=True, text=True, check=False, **kwargs
     )
     return time.perf_counter() - started, proc
 
@@ -80,17 +83,24 @@ def bench_deploy(repeat: int) -> list[dict]:
     ]
 
 
-def bench_status(repeat: int) -> list[dict]:
-    ours, base, rc = [], [], []
+def bench_status(repeat: int, before: Path | None = None) -> list[dict]:
+    """ours, `docker compose ps` and, with ``before`` (another checkout, the
+    code before a change), its `python -m ops run status`, one of each a round."""
+    ours, base, rc, old, old_rc = [], [], [], [], []
+    status = [sys.executable, "-m", "ops", "run", "status"]
     for _ in range(repeat):
-        seconds, proc = timed([sys.executable, "-m", "ops", "run", "status"])
+        if before:
+            seconds, proc = timed(status, cwd=before)
+            old.append(seconds)
+            old_rc.append(proc.returncode)
+        seconds, proc = timed(status)
         ours.append(seconds)
         rc.append(proc.returncode)
         base.append(timed(["docker", "compose", "--project-directory", PROJECT_DIR, "ps"])[0])
-    return [
-        row("python -m ops run status", ours, f"exit {sorted(set(rc))}"),
-        row("docker compose ps", base, ""),
-    ]
+    rows = [row("python -m ops run status", ours, f"exit {sorted(set(rc))}")]
+    if before:
+        rows.append(row(f"  the same from {before}", old, f"exit {sorted(set(old_rc))}"))
+    return [*rows, row("docker compose ps", base, "")]
 
 
 def freeze(api) -> None:
@@ -162,11 +172,22 @@ def main() -> None:
     )
     parser.add_argument("bench", choices=[*BENCHES, "all"])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="status: also time this checkout's `python -m ops run status` (the code before a change)",
+    )
     args = parser.parse_args()
     names = list(BENCHES) if args.bench == "all" else [args.bench]
     pause = alertmanager_silence.pause("bench/ops_bench.py", hours=1)
     try:
-        rows = [r for name in names for r in BENCHES[name](args.repeat)]
+        rows = [
+            r
+            for name in names
+            for r in BENCHES[name](
+                args.repeat, **({"before": args.before} if name == "status" else {})
+            )
+        ]
     finally:
         url = f"{alertmanager_silence.ALERTMANAGER}/api/v2/silence/{pause}"
         requests.delete(url, timeout=5).raise_for_status()

@@ -14,8 +14,11 @@ description:
     and value), TCP ports, MongoDB ping, Selenium Grid readiness with a free-slot
     count, and Airflow health (Airflow 3's C(/api/v2/monitor/health), falling back
     to Airflow 2's C(/health)).
-  - Re-checks unhealthy targets every I(interval) seconds up to I(retries) times
-    within an overall I(deadline).
+  - Probes the targets of a round concurrently, so a round takes as long as its
+    slowest probe. Re-checks unhealthy targets every I(interval) seconds up to
+    I(retries) times within an overall I(deadline).
+  - An http target can also be a read, for example of an API that needs a key
+    (I(headers)), whose status and JSON body the result carries (I(return_json)).
   - Fails with a message naming each unhealthy target. Never changes anything.
 author:
   - Airflow Crawler System contributors
@@ -51,6 +54,17 @@ options:
       uri:
         description: MongoDB connection string (mongodb); kept out of the output as it may hold a password.
         type: str
+      headers:
+        description:
+          - Request headers (http), for example an API key; their values are kept out of
+            the output (no_log), the task should have C(no_log) too.
+        type: dict
+      return_json:
+        description:
+          - Return the response's JSON body as C(json) in the target's result (http);
+            the HTTP status is always returned as C(status).
+        type: bool
+        default: false
       expected_status:
         description: Acceptable HTTP status codes (http).
         type: list
@@ -118,15 +132,36 @@ EXAMPLES = r"""
         type: tcp
         host: 127.0.0.1
         port: 80
+
+- name: The API's backups, read with its read-only key, in the same round
+  service_health:
+    targets:
+      - name: backups
+        type: http
+        url: http://127.0.0.1:8000/api/backup/
+        headers:
+          X-API-Key: "{{ api_read_key }}"
+        return_json: true
+        timeout: 10
+  register: _health
+  failed_when: false
+  no_log: true
+
+- name: The last backup's name
+  ansible.builtin.debug:
+    msg: "{{ (_health.targets.backups.json | default({}))['items'] | default([]) | map(attribute='name') | first }}"
 """
 
 RETURN = r"""
 targets:
-  description: Per target, C(ok), C(latency_ms), C(detail), C(attempts) and C(type).
+  description:
+    - Per target, in the order given, C(ok), C(latency_ms), C(detail), C(attempts) and C(type).
+    - http targets also have C(status), the HTTP status of the last probe, and, with
+      I(return_json) and a JSON body, C(json), the parsed body.
   returned: always
   type: dict
   sample: {"api": {"ok": true, "latency_ms": 3.1, "detail": "HTTP 200, status='ok'",
-           "attempts": 1, "type": "http"}}
+           "attempts": 1, "type": "http", "status": 200}}
 healthy:
   description: Names of the healthy targets.
   returned: always
@@ -168,6 +203,8 @@ def argument_spec():
                 host=dict(type="str"),
                 port=dict(type="int"),
                 uri=dict(type="str", no_log=True),
+                headers=dict(type="dict", no_log=True),
+                return_json=dict(type="bool", default=False),
                 expected_status=dict(type="list", elements="int", default=[200]),
                 json_path=dict(type="str"),
                 json_value=dict(type="raw"),

@@ -2,18 +2,26 @@
 # Apache License 2.0
 """Health checks of the stack's services; read-only, used by service_health.
 
-``check_target(target) -> (ok, detail)`` runs one check; ``run_checks(targets,
-retries, interval, deadline)`` retries the unhealthy ones until all are healthy,
-the retries are spent or the deadline passes, and returns per-target results.
+``check_target(target) -> (ok, detail, latency_ms)`` runs one check;
+``run_checks(targets, retries, interval, deadline)`` probes the targets of a
+round concurrently (one thread each: a round takes as long as its slowest
+probe, not their sum), re-checks the unhealthy ones until all are healthy, the
+retries are spent or the deadline passes, and returns per-target results.
+
+An http target may send ``headers`` and, with ``return_json``, hands back the
+HTTP ``status`` and the parsed JSON body (``json``), so one call also does the
+reads a report needs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 TARGET_TYPES = ("http", "tcp", "mongodb", "selenium", "airflow")
 _MISSING = object()
@@ -68,8 +76,10 @@ def validate_target(target):
     return target
 
 
-def _get(url, timeout, validate_certs=True):
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+def _get(url, timeout, validate_certs=True, headers=None):
+    request = urllib.request.Request(  # noqa: S310
+        url, headers={"Accept": "application/json", **(headers or {})}
+    )
     context = None
     if url.startswith("https://") and not validate_certs:
         import ssl
@@ -84,14 +94,26 @@ def _get(url, timeout, validate_certs=True):
 
 
 def _check_http(t):
-    status, body = _get(t["url"], t.get("timeout") or 5, t.get("validate_certs", True))
+    status, body = _get(
+        t["url"], t.get("timeout") or 5, t.get("validate_certs", True), t.get("headers")
+    )
+    data = _MISSING
+    if t.get("return_json") or t.get("json_path"):
+        with contextlib.suppress(ValueError):
+            data = json.loads(body)
+    extra = {"status": status}
+    if t.get("return_json") and data is not _MISSING:
+        extra["json"] = data
+    ok, detail = _http_verdict(t, status, data)
+    return ok, detail, extra
+
+
+def _http_verdict(t, status, data):
     expected = t.get("expected_status") or [200]
     if status not in expected:
         return False, f"HTTP {status}, expected {expected}"
     if t.get("json_path"):
-        try:
-            data = json.loads(body)
-        except ValueError:
+        if data is _MISSING:
             return False, f"HTTP {status} but the body is not JSON"
         value = json_path(data, t["json_path"])
         if value is _MISSING:
@@ -187,13 +209,15 @@ _CHECKS = {
 
 
 def check_target(target):
-    """(ok, detail, latency_ms) for one target; never raises for a down service."""
+    """(ok, detail, latency_ms, extra) for one target; never raises for a down
+    service. ``extra`` holds what an http target answered (``status``, ``json``)."""
     started = time.monotonic()
     try:
-        ok, detail = _CHECKS[target["type"]](target)
+        ok, detail, *rest = _CHECKS[target["type"]](target)
     except Exception as exc:  # every failure of a probe is an unhealthy result
-        ok, detail = False, f"{type(exc).__name__}: {exc}"
-    return ok, detail, round((time.monotonic() - started) * 1000, 1)
+        ok, detail, rest = False, f"{type(exc).__name__}: {exc}", ()
+    extra = rest[0] if rest else {}
+    return ok, detail, round((time.monotonic() - started) * 1000, 1), extra
 
 
 def run_checks(
@@ -205,26 +229,31 @@ def run_checks(
     names = [t["name"] for t in targets]
     if len(set(names)) != len(names):
         raise TargetError("target names must be unique")
-    results = {}
+    # In the targets' order, whichever probe answers first.
+    results = dict.fromkeys(names)
     pending = list(targets)
     end = clock() + deadline
     attempt = 0
-    while pending:
-        attempt += 1
-        still = []
-        for target in pending:
-            ok, detail, latency = check_target(target)
-            results[target["name"]] = {
-                "ok": ok,
-                "type": target["type"],
-                "latency_ms": latency,
-                "detail": detail,
-                "attempts": attempt,
-            }
-            if not ok:
-                still.append(target)
-        pending = still
-        if not pending or attempt > retries or clock() + interval > end:
-            break
-        sleep(interval)
+    with ThreadPoolExecutor(max_workers=max(len(targets), 1)) as pool:
+        while pending:
+            attempt += 1
+            still = []
+            # One thread a target: the round ends with its slowest probe.
+            for target, (ok, detail, latency, extra) in zip(
+                pending, pool.map(check_target, pending), strict=True
+            ):
+                results[target["name"]] = {
+                    "ok": ok,
+                    "type": target["type"],
+                    "latency_ms": latency,
+                    "detail": detail,
+                    "attempts": attempt,
+                    **extra,
+                }
+                if not ok:
+                    still.append(target)
+            pending = still
+            if not pending or attempt > retries or clock() + interval > end:
+                break
+            sleep(interval)
     return results

@@ -16,3 +16,12 @@ procedure's PromQL condition and escalates when it may not or cannot fix it.
 - ``handler``: lock, decide, run, verify, escalate;
 - ``cli``: ``python -m ops remediator ...``.
 """
+
+from pathlib import Path
+
+# Where the settings are; config.py loads them. Here, so the command line can
+# name them without loading the models (pydantic): `python -m ops run` builds
+# that parser too.
+DEFAULT_CONFIG = Path("/etc/acs-remediator/remediator.yml")
+CONFIG_ENV = "ACS_REMEDIATOR_CONFIG"
+DRY_RUN_ENV = "ACS_REMEDIATOR_DRY_RUN"

@@ -23,8 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from ops.remediator import config as config_mod
-from ops.remediator.handler import handle
+from ops.remediator import CONFIG_ENV, DEFAULT_CONFIG, DRY_RUN_ENV
 from ops.remediator.ledger import Ledger, iso
 
 RULEBOOK = Path(__file__).resolve().parents[2] / "extensions/eda/rulebooks/remediator.yml"
@@ -33,9 +32,7 @@ SOURCES = RULEBOOK.parents[1] / "plugins/event_source"
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("remediator", help="the self-healing service and its ledger")
-    parser.add_argument(
-        "--config", help=f"default ${config_mod.CONFIG_ENV} or {config_mod.DEFAULT_CONFIG}"
-    )
+    parser.add_argument("--config", help=f"default ${CONFIG_ENV} or {DEFAULT_CONFIG}")
     cmds = parser.add_subparsers(dest="remediator_command", required=True)
     cmds.add_parser("serve", help="listen for Alertmanager and act (ansible-rulebook)")
     replay = cmds.add_parser("replay", help="recorded requests through the rules, then stop")
@@ -57,7 +54,10 @@ def add_parser(sub) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.config:
-        os.environ[config_mod.CONFIG_ENV] = str(Path(args.config).resolve())
+        os.environ[CONFIG_ENV] = str(Path(args.config).resolve())
+    # The models (pydantic) load when a command needs them, not for `ops run`.
+    from ops.remediator import config as config_mod
+
     try:
         config = config_mod.load()
     except config_mod.ConfigError as exc:
@@ -68,9 +68,13 @@ def main(args: argparse.Namespace) -> int:
         return rulebook(config)
     if command == "replay":
         if args.check:
-            os.environ[config_mod.DRY_RUN_ENV] = "1"
+            os.environ[DRY_RUN_ENV] = "1"
         return rulebook(config, replay_dir=args.directory.resolve())
     if command == "handle":
+        # Imported here: the status readers (read, `python -m ops run`) do
+        # without requests and the incident report.
+        from ops.remediator.handler import handle
+
         handle(args.alert_id, config, record_only=args.record_only)
         return 0
     ledger = Ledger(config.ledger)
@@ -110,6 +114,40 @@ def status_data(config, ledger: Ledger, now: float | None = None) -> dict:
             for name, policy in sorted(config.procedures.items())
         },
     }
+
+
+def read(config_path: Path | str, days: int = 0) -> dict:
+    """The remediator seen from the controller, as the status playbook and the
+    weekly check use it (the remediator_state lookup reads it in-process):
+    ``deployed`` (the settings file exists), ``config``, ``status`` (what
+    ``status --json`` prints), ``summary`` (``summary --days N --json``, when
+    ``days`` > 0) and ``error``; ``status`` and ``summary`` are None when
+    unreadable and ``error`` says why, as the command would on stderr."""
+    out = {
+        "deployed": Path(config_path).exists(),
+        "config": str(config_path),
+        "status": None,
+        "summary": None,
+        "error": "",
+    }
+    if not out["deployed"]:
+        return out
+    from ops.remediator import config as config_mod
+
+    try:
+        config = config_mod.load(config_path)
+        ledger = Ledger(config.ledger)
+        readers = {"status": lambda: status_data(config, ledger)}
+        if days > 0:
+            readers["summary"] = lambda: ledger.daily_summary(days)
+        for key, reader in readers.items():
+            # Through JSON, as the commands print it.
+            out[key] = json.loads(json.dumps(reader()))
+    except config_mod.ConfigError as exc:
+        out["error"] = f"remediator: {exc}"
+    except Exception as exc:  # an unreadable ledger is a finding, not a crash
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def status_text(config, ledger: Ledger, now: float | None = None) -> str:
@@ -168,9 +206,7 @@ def rulebook(config, replay_dir: Path | None = None) -> int:
         variables.write_text(
             yaml.safe_dump(
                 {
-                    "remediator_config": os.environ.get(
-                        config_mod.CONFIG_ENV, str(config_mod.DEFAULT_CONFIG)
-                    ),
+                    "remediator_config": os.environ.get(CONFIG_ENV, str(DEFAULT_CONFIG)),
                     "remediator_token_file": str(config.token_file),
                     "remediator_listen_address": config.listen_address,
                     "remediator_port": config.port,

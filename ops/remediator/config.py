@@ -14,9 +14,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-DEFAULT_CONFIG = Path("/etc/acs-remediator/remediator.yml")
-CONFIG_ENV = "ACS_REMEDIATOR_CONFIG"
-DRY_RUN_ENV = "ACS_REMEDIATOR_DRY_RUN"
+from ops.remediator import CONFIG_ENV, DEFAULT_CONFIG, DRY_RUN_ENV
 
 
 class _Strict(BaseModel):

@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 
 import ansible.module_utils
+from ansible.plugins.loader import init_plugin_loader
+
+# The collection loader, as ansible-playbook has it, before any module is
+# loaded: community.docker's module_utils (compose_state) and doc fragments.
+init_plugin_loader()
 
 REPO = Path(__file__).resolve().parents[3]
 if str(REPO / "module_utils") not in ansible.module_utils.__path__:

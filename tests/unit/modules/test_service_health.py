@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 from ansible.module_utils import acs_health
@@ -139,3 +140,102 @@ def test_retries_derive_from_the_deadline(retries, interval, deadline, expected)
 
     module = load_library("service_health")
     assert module.poll_bounds(retries, interval, deadline) == expected
+
+
+def _tcp_targets(count):
+    return [{"name": f"t{i}", "type": "tcp", "host": "127.0.0.1", "port": 1} for i in range(count)]
+
+
+def test_a_round_probes_its_targets_concurrently(monkeypatch):
+    """Each probe waits for all the others: only probes running at the same
+    time get past the barrier (one after the other, the first would wait for
+    ever; the barrier's timeout only keeps a regression from hanging)."""
+    barrier = threading.Barrier(4, timeout=30)
+
+    def probe(target):
+        barrier.wait()
+        return True, f"{target['name']} met the others"
+
+    monkeypatch.setitem(acs_health._CHECKS, "tcp", probe)
+    results = acs_health.run_checks(_tcp_targets(4))
+    assert list(results) == ["t0", "t1", "t2", "t3"]
+    assert all(r["ok"] and r["attempts"] == 1 for r in results.values()), results
+
+
+def test_retries_re_check_only_the_unhealthy_targets_together(monkeypatch):
+    """Round 2 probes t1 and t2 again, concurrently (a two-party barrier);
+    t0, healthy in round 1, is not probed again."""
+    calls = []
+    lock = threading.Lock()
+    second_round = threading.Barrier(2, timeout=30)
+
+    def probe(target):
+        with lock:
+            calls.append(target["name"])
+            attempt = calls.count(target["name"])
+        if target["name"] == "t0":
+            return True, "up"
+        if attempt == 1:
+            return False, "starting"
+        second_round.wait()
+        return target["name"] == "t1", f"attempt {attempt}"
+
+    monkeypatch.setitem(acs_health._CHECKS, "tcp", probe)
+    results = acs_health.run_checks(_tcp_targets(3), retries=1, interval=0, sleep=lambda s: None)
+    assert sorted(calls) == ["t0", "t1", "t1", "t2", "t2"]
+    assert {n: (r["ok"], r["attempts"]) for n, r in results.items()} == {
+        "t0": (True, 1),
+        "t1": (True, 2),
+        "t2": (False, 2),
+    }
+
+
+def test_http_read_sends_headers_and_returns_status_and_json(run_module, monkeypatch):
+    sent = {}
+
+    def fake_get(url, timeout, validate_certs=True, headers=None):
+        sent[url] = headers
+        if url.endswith("/errors"):
+            return 401, b'{"detail": "missing key"}'
+        return 200, b'{"items": [{"name": "b1"}]}'
+
+    monkeypatch.setattr(acs_health, "_get", fake_get)
+    key = {"X-API-Key": "secret-key-0123456789"}
+    result = run_module(
+        "service_health",
+        {
+            "targets": [
+                {
+                    "name": "backups",
+                    "type": "http",
+                    "url": "http://api/backup/",
+                    "headers": key,
+                    "return_json": True,
+                },
+                {"name": "health", "type": "http", "url": "http://api/health"},
+            ]
+        },
+    )
+    assert sent == {"http://api/backup/": key, "http://api/health": None}
+    backups = result["targets"]["backups"]
+    assert (backups["ok"], backups["status"]) == (True, 200)
+    assert backups["json"]["items"][0]["name"] == "b1"
+    assert result["targets"]["health"]["status"] == 200
+    assert "json" not in result["targets"]["health"]  # not asked for
+
+    with pytest.raises(ModuleFail) as failed:
+        run_module(
+            "service_health",
+            {
+                "targets": [
+                    {"name": "errors", "type": "http", "url": "http://api/errors"},
+                    {"name": "r", "type": "http", "url": "http://api/errors", "return_json": True},
+                ]
+            },
+        )
+    errors = failed.value.result["targets"]
+    assert (errors["errors"]["status"], errors["errors"]["detail"]) == (
+        401,
+        "HTTP 401, expected [200]",
+    )
+    assert errors["r"]["json"] == {"detail": "missing key"}

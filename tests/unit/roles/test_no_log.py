@@ -5,7 +5,7 @@ A task's result goes to the console with -v, to ansible-runner's artifacts
 (job_events), and to the incident report's timeline; its arguments go along
 with it. The scan reads every task in roles/ and playbooks/ and asks for
 ``no_log: true`` where the result holds a container's environment
-(docker_container_info, docker_container, ``docker inspect``), where a
+(docker_container_info, docker_container, ``docker inspect``, compose_state), where a
 credentials file is read (slurp, include_vars), or where an argument, the
 task environment or a loop item is templated from a secret variable. A
 module's own no_log parameters (uri's password) are masked by Ansible and
@@ -27,8 +27,9 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 
-# Modules whose result is a container's inspect output, Config.Env included.
-ENV_MODULES = {"docker_container_info", "docker_container"}
+# Modules whose result is a container's inspect output, Config.Env included,
+# or the compose configuration with every service's environment.
+ENV_MODULES = {"docker_container_info", "docker_container", "compose_state"}
 # Reads of a file; a credentials file's content lands in the result.
 READ_MODULES = {"slurp", "include_vars"}
 COMMAND_MODULES = {

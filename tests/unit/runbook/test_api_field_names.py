@@ -1,9 +1,12 @@
 """Playbooks and roles read the crawler API's documents by the field names the
 API declares. The API's response models (its OpenAPI schema) are the one
-place those names are declared; this test finds every `uri` task that calls
-`{{ runbook_api_url }}/api/...`, every field the YAML then reads from that
-task's registered `.json` (`map(attribute=...)`, `selectattr`/`rejectattr`,
-`.json.a.b`, `json['a']`), and fails on a name the response does not have.
+place those names are declared; this test finds every read of
+`{{ runbook_api_url }}/api/...` (a `uri` task, or an http target of a
+`service_health` task with `return_json`), every field the YAML then reads
+from its `.json` (the uri task's register, the target's name:
+`<register>.targets.<name>.json`) (`map(attribute=...)`,
+`selectattr`/`rejectattr`, `.json.a.b`, `json['a']`), and fails on a name the
+response does not have.
 
 It caught `map(attribute='_id')` over `GET /api/sources` items, which carry
 `id`/`name` (the [크롤링 실패율 급등] defect)."""
@@ -40,15 +43,17 @@ def _tasks(node):
         for item in node:
             yield from _tasks(item)
     elif isinstance(node, dict):
-        if any(k in node for k in ("ansible.builtin.uri", "uri")):
+        if any(k in node for k in ("ansible.builtin.uri", "uri", "service_health")):
             yield node
         for key in ("tasks", "pre_tasks", "post_tasks", "handlers", "block", "rescue", "always"):
             if key in node:
                 yield from _tasks(node[key])
 
 
-def api_tasks() -> list[tuple[str, dict]]:
-    """(file, task) of every uri task that calls the crawler API's /api/."""
+def api_reads() -> list[tuple[str, dict, dict, str]]:
+    """(file, task, request, name) of every read of the crawler API's /api/: a
+    uri task (request: its arguments; name: its register) or a service_health
+    http target (request: the target; name: the target's name)."""
     found = []
     for path in _yaml_files():
         try:
@@ -56,20 +61,31 @@ def api_tasks() -> list[tuple[str, dict]]:
         except yaml.YAMLError:
             continue
         for task in _tasks(doc):
-            args = task.get("ansible.builtin.uri") or task.get("uri") or {}
-            if API_URL.search(str(args.get("url", ""))):
-                found.append((str(path.relative_to(REPO)), task))
+            if "service_health" in task:
+                targets = task["service_health"].get("targets")
+                # A templated list (runbook's poll.yml) names no URL here.
+                requests = (
+                    [(t, t.get("name")) for t in targets if isinstance(t, dict)]
+                    if isinstance(targets, list)
+                    else []
+                )
+            else:
+                requests = [(task.get("ansible.builtin.uri") or task.get("uri") or {}, None)]
+            for args, name in requests:
+                if isinstance(args, dict) and API_URL.search(str(args.get("url", ""))):
+                    found.append(
+                        (str(path.relative_to(REPO)), task, args, name or task.get("register"))
+                    )
     return found
 
 
 def api_calls() -> dict[str, str]:
-    """register name -> API path, over every YAML file."""
+    """register (or target) name -> API path, over every YAML file."""
     calls: dict[str, str] = {}
-    for _, task in api_tasks():
-        args = task.get("ansible.builtin.uri") or task.get("uri") or {}
-        if task.get("register"):
+    for _, _, args, name in api_reads():
+        if name:
             path = API_URL.search(str(args["url"])).group(1)
-            calls[task["register"]] = path.rstrip("/") or "/"
+            calls[name] = path.rstrip("/") or "/"
     return calls
 
 

@@ -57,17 +57,22 @@ WEEKLY_HEALTHY = {
 }
 
 # What the other status steps register, all healthy.
-_OK = {"unhealthy": False, "targets": {"x": {"ok": True, "detail": "ok"}}}
+_OK = {"ok": True, "detail": "ok"}
 STATUS_HEALTHY = {
     "runbook_containers": [],
     "runbook_missing_services": [],
     "runbook_jobs": [],
-    "_status_api": _OK,
-    "_status_airflow": _OK,
-    "_status_grid": _OK,
-    "_status_mongodb": _OK,
-    "_status_backups": {"status": 200, "json": {"items": []}},
-    "_status_errors": {"status": 200, "json": {"items": []}},
+    "_status_health": {
+        "unhealthy": [],
+        "targets": {
+            "api": _OK,
+            "airflow": _OK,
+            "selenium-grid": _OK,
+            "mongodb": _OK,
+            "backups": {**_OK, "status": 200, "json": {"items": []}},
+            "errors": {**_OK, "status": 200, "json": {"items": []}},
+        },
+    },
 }
 
 
@@ -249,7 +254,7 @@ def test_status_shows_the_remediator(tmp_path, settings, expected):
     )
     rc, out, report = _run(
         tmp_path,
-        # 03_extra_checks.yml's other reads need the stack; this is its last task.
+        # 03_extra_checks.yml's last task; the health round (02_health.yml) needs the stack.
         [("runbook", "remediator"), ("status", "summary.yml")],
         STATUS_HEALTHY,
         {"runbook_remediator_config": str(config)},
