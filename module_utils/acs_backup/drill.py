@@ -55,17 +55,21 @@ def _choose(backup_dir, source, key, s3, identity, download_dir, safety_label):
         return archive, f"{_stem(archive)}: signed with this stack's key"
     scan = scan_backups(backup_dir, key, verify=False)
     newest = next((b for b in scan["backups"] if b.get("label") != safety_label), None)
-    if newest is None:
-        raise BackupError(f"no signed backup in {backup_dir} to drill")
-    # A newer manifest that is not trusted hides nothing: the drill fails on it.
-    newer = [r for r in scan["rejected"] if not r.get("orphan") and r["name"] > newest["name"]]
+    # A newer manifest that is not trusted is not passed over: the drill fails on it.
+    newer = [
+        r
+        for r in scan["rejected"]
+        if not r.get("orphan") and (newest is None or r["name"] > newest["name"])
+    ]
     if newer:
         shown = "; ".join(f"{r['name']}: {r['reason']}" for r in newer)
         raise BackupError(
-            f"backups newer than {newest['name']} are not trusted ({shown}): the newest "
-            "backup would not restore; find out why (unsigned: is the signing key configured "
-            "for the backup job?), then take a new backup"
+            f"the newest backups are not trusted ({shown}): they would not restore; find out "
+            "why (unsigned: is the signing key configured for the backup job? a mismatch: "
+            "the manifest was altered), then take a new backup"
         )
+    if newest is None:
+        raise BackupError(f"no signed backup in {backup_dir} to drill")
     return newest["path"], f"{newest['name']}: newest signed backup"
 
 
