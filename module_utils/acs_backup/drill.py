@@ -235,8 +235,8 @@ def _finish(result, backup_dir, started, t0, record):
     failed = [c["name"] for c in result["checks"] if c["status"] == "failed"]
     result.update(
         result="failed" if failed else "passed",
-        failed=failed,
-        skipped=[c["name"] for c in result["checks"] if c["status"] == "skipped"],
+        failed_checks=failed,
+        skipped_checks=[c["name"] for c in result["checks"] if c["status"] == "skipped"],
         started_at=_iso(started),
         finished_at=_iso(utcnow()),
         duration_seconds=round(time.monotonic() - t0, 3),
@@ -253,8 +253,8 @@ def _record(backup_dir, result):
         for k in (
             "backup",
             "result",
-            "failed",
-            "skipped",
+            "failed_checks",
+            "skipped_checks",
             "started_at",
             "finished_at",
             "duration_seconds",

@@ -51,7 +51,7 @@ def status(result):
 
 def failed_on(result, check):
     assert result["result"] == "failed", result
-    assert result["failed"] == [check], result["checks"]
+    assert result["failed_checks"] == [check], result["checks"]
     return next(c["detail"] for c in result["checks"] if c["name"] == check)
 
 
@@ -245,7 +245,7 @@ def test_an_old_manifest_is_drilled_and_says_what_it_could_not_check(backup):
     _edit_manifest(made, old)
     result = drill(backup_dir)
     assert result["result"] == "passed"
-    assert result["skipped"] == ["indexes", "sample"]
+    assert result["skipped_checks"] == ["indexes", "sample"]
     skipped = {c["name"]: c["detail"] for c in result["checks"] if c["status"] == "skipped"}
     assert "not recorded in the manifest (made by engine 1.0.0)" in skipped["sample"]
 
