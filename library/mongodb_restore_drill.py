@@ -63,6 +63,11 @@ options:
       - Image of the throwaway server, a MongoDB-compatible server listening on 27017.
       - Default is the image of the running C(mongodb) compose service.
     type: str
+  project:
+    description:
+      - Compose project whose running C(mongodb) service gives the default I(image)
+        (for example C(airflow-crawler-system)); any project's when not given.
+    type: str
   method:
     description:
       - How the archive is restored into the throwaway server, as
@@ -163,6 +168,7 @@ def argument_spec():
         source=dict(type="str"),
         backup_dir=dict(type="path", default="/data/backups"),
         image=dict(type="str"),
+        project=dict(type="str"),
         method=dict(type="str", default="auto", choices=METHODS),
         tools_dir=dict(type="path"),
         age_identity_file=dict(type="path"),
@@ -188,6 +194,7 @@ def main():
             p["backup_dir"],
             source=p["source"],
             image=p["image"],
+            project=p["project"],
             s3=p["s3"],
             signing_key=p["signing_key"],
             age_identity_file=p["age_identity_file"],

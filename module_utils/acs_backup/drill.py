@@ -161,6 +161,7 @@ def restore_drill(
     image=None,
     s3=None,
     signing_key=None,
+    project=None,
     age_identity_file=None,
     check_mode=False,
     method="auto",
@@ -170,7 +171,9 @@ def restore_drill(
     safety_label="pre-restore",
 ):
     """Drill one backup (see the module docstring); returns the result dict.
-    Drill failures are in the result (``result: failed``), never raised."""
+    Drill failures are in the result (``result: failed``), never raised.
+    ``image`` defaults to that of the running compose mongodb service (of
+    compose ``project`` when given)."""
     started, t0 = utcnow(), time.monotonic()
     checks = []
     result = {
@@ -195,7 +198,7 @@ def restore_drill(
             checks.append(_item("trust", False, str(exc)))
             return _finish(result, backup_dir, started, t0, record and not check_mode)
         if check_mode:
-            return _plan(result, archive, image, method, tools_dir)
+            return _plan(result, archive, stack_mongodb_image(image, project), method)
         try:
             manifest, verified = _verify(archive)
             checks.append(_item("archive", True, "size, sha256, CRCs and counts as signed"))
@@ -203,7 +206,7 @@ def restore_drill(
             checks.append(_item("archive", False, str(exc)))
             return _finish(result, backup_dir, started, t0, record)
         try:
-            image = stack_mongodb_image(image)
+            image = stack_mongodb_image(image, project)
         except BackupError as exc:
             checks.append(_item("restore", False, str(exc)))
             return _finish(result, backup_dir, started, t0, record)
@@ -213,14 +216,14 @@ def restore_drill(
     return _finish(result, backup_dir, started, t0, record)
 
 
-def _plan(result, archive, image, method, tools_dir):
+def _plan(result, archive, image, method):
     manifest, _reason = read_manifest_file(manifest_path_for(archive))
     content = (manifest or {}).get("content")
     result.update(
         result="planned",
         plan={
             "verify": archive,
-            "image": stack_mongodb_image(image),
+            "image": image,
             "network": f"{DRILL_PREFIX}<random> (internal, no other container)",
             "container": f"{DRILL_PREFIX}<random>, removed afterwards",
             "method": method,

@@ -20,15 +20,16 @@ DRILL_PREFIX = "acs-drill-"
 LABEL = "org.airflow-crawler-system.restore-drill"
 
 
-def stack_mongodb_image(image=None):
+def stack_mongodb_image(image=None, project=None):
     """``image`` checked to exist, else the image of the running compose
-    ``mongodb`` service (the server the stack runs)."""
+    ``mongodb`` service (of compose ``project`` when given): the server the stack runs."""
     docker, client = _docker_engine()
     try:
         if not image:
-            found = client.containers.list(
-                filters={"label": f"com.docker.compose.service={STACK_MONGODB_SERVICE}"}
-            )
+            labels = [f"com.docker.compose.service={STACK_MONGODB_SERVICE}"]
+            if project:
+                labels.append(f"com.docker.compose.project={project}")
+            found = client.containers.list(filters={"label": labels})
             if not found:
                 raise BackupError(
                     f"no running {STACK_MONGODB_SERVICE} service container to take the image "
