@@ -275,3 +275,20 @@ def test_an_encrypted_s3_copy_is_drilled_with_the_offline_identity(mongo_uri, se
     assert "age_identity_file" in failed_on(refused, "trust")
     result = drill(fresh, source=key, s3=s3, age_identity_file=str(path))
     assert result["result"] == "passed", result["checks"]
+
+
+def test_the_dag_task_drills_through_the_same_engine(backup, monkeypatch):
+    from crawler.dags_support import RestoreDrillFailed, restore_drill
+
+    made, backup_dir = backup
+    monkeypatch.setenv("BACKUP_DIR", str(backup_dir))
+    monkeypatch.setenv("ACS_RESTORE_DRILL_IMAGE", IMAGE)
+    assert restore_drill()["result"] == "passed"
+    with open(made["path"], "r+b") as handle:
+        handle.truncate(100)
+    with pytest.raises(
+        RestoreDrillFailed, match=f"restore drill of {made['name']} failed: archive"
+    ):
+        restore_drill()
+    record = engine.last_drill(str(backup_dir))
+    assert record["last"]["result"] == "failed" and record["last_passed"]["result"] == "passed"
