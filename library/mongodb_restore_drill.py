@@ -157,9 +157,8 @@ plan:
   type: dict
 """
 
-import traceback
-
 from ansible.module_utils.acs_common import METHODS, backup_store_argspec
+from ansible.module_utils.acs_tools_module import load_engine
 from ansible.module_utils.basic import AnsibleModule
 
 
@@ -180,14 +179,7 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    try:
-        from ansible.module_utils import acs_backup as engine
-    except ImportError:
-        module.fail_json(
-            msg="module_utils acs_backup could not be loaded", exception=traceback.format_exc()
-        )
-    if not engine.HAS_PYMONGO:
-        module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
+    engine = load_engine(module)
     p = module.params
     try:
         result = engine.restore_drill(
