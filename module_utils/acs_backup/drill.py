@@ -124,7 +124,7 @@ def _restore_checked(archive, manifest, verified, image, result, method, tools_d
     t0 = time.monotonic()
     server = {}
     try:
-        with throwaway_server(image, timeout) as server:
+        with throwaway_server(image, timeout, server):
             result["throwaway"] = {k: server[k] for k in ("image", "network", "container")}
             container = server["container"] if method in ("auto", "docker") else None
             runner = choose_runner(

@@ -77,14 +77,16 @@ def _wait_ready(uri, cont, timeout):
 
 
 @contextlib.contextmanager
-def throwaway_server(image, ready_timeout=120.0):
+def throwaway_server(image, ready_timeout=120.0, info=None):
     """Yields ``info`` {image, network, container, uri} of a fresh server; after
-    the block ``info["removed"]`` says whether container and network are gone."""
+    the block ``info["removed"]`` says whether container and network are gone
+    (filled in the caller's ``info`` too when the server failed to start)."""
     docker, client = _docker_engine()
     tag = uuid.uuid4().hex[:12]
     name = DRILL_PREFIX + tag
     labels = {LABEL: tag}
-    info = {"image": image, "network": name, "container": name, "removed": False, "tag": tag}
+    info = info if info is not None else {}
+    info.update(image=image, network=name, container=name, removed=False, tag=tag)
     net = cont = None
     try:
         try:

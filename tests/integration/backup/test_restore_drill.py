@@ -132,6 +132,29 @@ def test_the_throwaway_network_is_internal_and_holds_only_the_server(backup, mon
     assert len(seen["members"]) == 1
 
 
+def test_a_server_that_never_answers_fails_and_is_removed(backup):
+    _made, backup_dir = backup
+    # A shell image: its container exits at once, no server ever listens.
+    result = engine.restore_drill(
+        str(backup_dir), image="acs-local/debian:bookworm", ready_timeout=20
+    )
+    assert "the throwaway server exited" in failed_on(result, "restore")
+    assert status(result)["cleanup"] == "passed"
+
+
+def test_a_restore_that_breaks_half_way_leaves_nothing_behind(backup, monkeypatch):
+    _made, backup_dir = backup
+
+    def broken(*_args):
+        raise engine.BackupError("disk full in the middle of the restore")
+
+    monkeypatch.setattr(engine.runners.Native, "restore", broken)
+    result = drill(backup_dir)
+    assert "disk full" in failed_on(result, "restore")
+    assert status(result)["cleanup"] == "passed"
+    assert engine.last_drill(str(backup_dir))["last"]["failed_checks"] == ["restore"]
+
+
 def test_a_truncated_archive_fails_the_archive_check(backup):
     made, backup_dir = backup
     size = os.path.getsize(made["path"])
