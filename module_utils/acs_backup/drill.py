@@ -123,6 +123,7 @@ def _restore_checked(archive, manifest, verified, image, result, method, tools_d
     checks = result["checks"]
     t0 = time.monotonic()
     server = {}
+    stage = "restore"  # the check an error is reported under
     try:
         with throwaway_server(image, timeout, server):
             result["throwaway"] = {k: server[k] for k in ("image", "network", "container")}
@@ -137,12 +138,13 @@ def _restore_checked(archive, manifest, verified, image, result, method, tools_d
                 runner.restore(archive, client, verified)
                 result["restore_seconds"] = round(time.monotonic() - t1, 3)
                 checks.append(_item("restore", True, f"restored with method {runner.method}"))
+                stage = "counts"
                 checks.extend(_content_checks(client, manifest))
                 result["rto_seconds"] = round(time.monotonic() - t0, 3)
             finally:
                 client.close()
     except (BackupError, _PartialRestore, pymongo.errors.PyMongoError) as exc:
-        checks.append(_item("restore", False, str(exc)))
+        checks.append(_item(stage, False, str(exc)))
     removed = server.get("removed", True)
     checks.append(
         _item(
