@@ -48,7 +48,8 @@ def main() -> int:
                 print(f"  {check['name']:8} {check['status']:7} {check['detail']}")
             print(
                 f"drill {result['result']}: RTO {result['rto_seconds']} s "
-                f"(restore {result['restore_seconds']} s), whole drill "
+                f"(restore {result['restore_seconds']} s), checks {result.get('check_seconds')} s, "
+                f"whole drill "
                 f"{result['duration_seconds']} s, {args.docs} documents"
             )
             return 0 if result["result"] == "passed" else 1

@@ -178,9 +178,10 @@ class RestoreDrillRun(ResponseModel):
     finished_at: str | None = None
     duration_seconds: float | None = None
     rto_seconds: float | None = Field(
-        default=None, description="throwaway server start to restored, checked copy"
+        default=None, description="recovery time: throwaway server start to restored copy"
     )
     restore_seconds: float | None = None
+    check_seconds: float | None = None
 
 
 class RestoreDrillRecord(ResponseModel):
