@@ -45,6 +45,7 @@ requirements:
   - pyrage (only with I(age_recipients) and I(s3))
 extends_documentation_fragment:
   - acs_mongodb_tools
+  - acs_backup_store
   - acs_backup_retention
 attributes:
   check_mode:

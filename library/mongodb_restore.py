@@ -37,6 +37,7 @@ requirements:
   - pyrage (only with I(age_identity_file))
 extends_documentation_fragment:
   - acs_mongodb_tools
+  - acs_backup_store
 author:
   - Airflow Crawler System contributors
 attributes:

@@ -58,6 +58,13 @@ def mongodb_tools_argspec():
         container_uri=dict(type="str"),
         tools_dir=dict(type="path"),
         lock_timeout=dict(type="float", default=0),
+        **backup_store_argspec(),
+    )
+
+
+def backup_store_argspec():
+    """signing_key and s3 (doc fragment acs_backup_store)."""
+    return dict(
         s3=dict(type="dict", options=s3_argument_spec()),
         signing_key=dict(type="str", no_log=True),
     )

@@ -34,6 +34,11 @@ def tools_module(options, mutually_exclusive=()):
     module = AnsibleModule(
         argument_spec=tools_argument_spec(options), supports_check_mode=True, **kwargs
     )
+    return module, load_engine(module)
+
+
+def load_engine(module):
+    """The backup engine package; fails the task when it or pymongo is missing."""
     try:
         from ansible.module_utils import acs_backup as engine
     except ImportError:
@@ -43,7 +48,7 @@ def tools_module(options, mutually_exclusive=()):
         )
     if not engine.HAS_PYMONGO:
         module.fail_json(msg="pymongo is required on the target host: pip install pymongo")
-    return module, engine
+    return engine
 
 
 def server_and_tools(params, engine):

@@ -60,6 +60,15 @@ the key ``signing_key=`` / ``ACS_BACKUP_SIGNING_KEY`` /
     (or a local ``.archive.gz.age``); without it such a backup is refused,
     naming the option, before anything is touched.
 
+``restore_drill(backup_dir, source=None, image=None, **options) -> dict``
+    Prove a backup restores: verify the newest signed backup (or ``source``),
+    restore it into a throwaway server (a one-off container from the stack's
+    mongodb ``image`` on an internal network of its own, removed afterwards),
+    check counts, index specs and the sample hashes the manifest recorded at
+    backup time; ``result`` passed/failed, each check, ``rto_seconds``.
+    Recorded in ``<backup_dir>/.restore-drill.json``; ``last_drill(backup_dir)``
+    reads it. ``age_identity_file`` and ``s3`` as for ``restore``.
+
 ``verify_encrypted(path, manifest)``
     Check an encrypted copy's size and sha256 against the manifest's
     ``encryption`` block: no identity needed.
@@ -92,7 +101,9 @@ tools' --config file that keeps a password off that command line; ``s3`` remote 
 ``encryption`` age encryption of the remote copies; ``retention`` and
 ``generations`` (the daily/weekly/monthly rule); ``locking`` the backup directory's flock; ``marker`` the
 restore-in-progress marker; ``backup`` run_backup and import_archive; ``restoring`` restore
-(not named restore.py: the package attribute ``restore`` is the function).
+(not named restore.py: the package attribute ``restore`` is the function);
+``content`` index specs and document sample of the manifest; ``throwaway`` the
+drill's one-off server; ``drill`` restore_drill.
 """
 
 from __future__ import annotations
@@ -101,6 +112,7 @@ from .adopt import sign_existing
 from .archive import ArchiveReader, ArchiveWriter, crc64, read_archive
 from .backup import import_archive, run_backup
 from .common import ENGINE_VERSION, HAS_PYMONGO, parse_duration, validate_label
+from .drill import last_drill, restore_drill
 from .encryption import verify_encrypted
 from .errors import BackupError
 from .listing import last_good_backup, list_backups, scan_backups
@@ -121,6 +133,7 @@ __all__ = [
     "default_container_uri",
     "find_tool",
     "import_archive",
+    "last_drill",
     "last_good_backup",
     "list_backups",
     "list_remote_backups",
@@ -128,6 +141,7 @@ __all__ = [
     "parse_duration",
     "read_archive",
     "restore",
+    "restore_drill",
     "run_backup",
     "scan_backups",
     "sign_existing",

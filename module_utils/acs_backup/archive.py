@@ -330,14 +330,18 @@ def _open_archive(path_or_file):
     return io.BufferedReader(raw, _CHUNK)
 
 
-def read_archive(path, on_documents=None, batch_docs=1000, check_crc=True, name=None):
+def read_archive(
+    path, on_documents=None, batch_docs=1000, check_crc=True, name=None, on_prelude=None
+):
     """Read an archive (path, or file open at its start) to its end; returns the
     ArchiveReader (header, collections, counts). Closes what it opened or was given."""
     _require_pymongo()
     stream = _open_archive(path)
     name = name or path
     try:
-        return ArchiveReader(stream, on_documents, batch_docs, check_crc=check_crc).read()
+        return ArchiveReader(
+            stream, on_documents, batch_docs, on_prelude, check_crc=check_crc
+        ).read()
     except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise BackupError(
             f"archive {name} is truncated or corrupt ({exc}); use another backup"

@@ -28,6 +28,7 @@ from .common import (
     utcnow,
     validate_label,
 )
+from .content import CONTENT_DESCRIPTION, ContentRecorder
 from .encryption import encrypt_copy, parse_recipients
 from .errors import BackupError
 from .listing import last_good_backup
@@ -40,10 +41,18 @@ from .s3 import S3Settings, _put_manifest, upload_backup
 from .signing import NO_KEY_WARNING, resolve_key, sign
 
 
-def _new_manifest(name, label, hashing, times, method, tool, server_version, counts, **extra):
+def _new_manifest(
+    name, label, hashing, times, method, tool, server_version, counts, recorder=None, **extra
+):
     """The manifest of an archive just written through ``hashing``;
-    ``times`` is (started, finished, duration in seconds)."""
+    ``times`` is (started, finished, duration in seconds); ``recorder`` the
+    ContentRecorder that saw the archive (indexes and sample, content.py)."""
     started, finished, duration = times
+    if recorder is not None:
+        extra["content"] = dict(
+            CONTENT_DESCRIPTION,
+            sample=dict(CONTENT_DESCRIPTION["sample"], size=recorder.sample_size),
+        )
     return {
         "format": MANIFEST_FORMAT,
         "name": name,
@@ -61,7 +70,7 @@ def _new_manifest(name, label, hashing, times, method, tool, server_version, cou
         "tool": tool,
         "engine": {"name": "acs_backup", "version": ENGINE_VERSION},
         "server": {"version": server_version},
-        "databases": _describe(counts),
+        "databases": _describe(counts, recorder.describe() if recorder else None),
         "totals": _totals(counts),
         "remote": None,
     }
@@ -239,6 +248,7 @@ def _dump(uri, runner, archive, *, label, started, databases, compress_level, ke
     backup_dir, name = os.path.dirname(archive), _stem(archive)
     client = _client(uri)
     server_version = _server_version(client)
+    recorder = ContentRecorder()
     # Unique: a crashed run's leftover never collides with a new one.
     partial = f"{archive}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
     t0 = time.monotonic()
@@ -246,12 +256,16 @@ def _dump(uri, runner, archive, *, label, started, databases, compress_level, ke
         with open(partial, "wb") as raw:
             hashing = _HashingWriter(raw)
             tool = runner.version()
-            counts = runner.dump(hashing, client, server_version, databases, compress_level)
+            counts = runner.dump(
+                hashing, client, server_version, databases, compress_level, recorder
+            )
             raw.flush()
             os.fsync(raw.fileno())
         if counts is None:
-            # Counts come from the archive itself: proves it reads to the end.
-            reader = read_archive(partial)
+            # Counts, indexes and sample come from the archive itself: proves it reads to the end.
+            reader = read_archive(
+                partial, on_documents=recorder.on_documents, on_prelude=recorder.on_prelude
+            )
             counts = reader.counts
             if tool is None:
                 version = (reader.header or {}).get("tool_version") or "unknown"
@@ -271,7 +285,7 @@ def _dump(uri, runner, archive, *, label, started, databases, compress_level, ke
         client.close()
     times = (started, finished, round(time.monotonic() - t0, 3))
     manifest = _new_manifest(
-        name, label, hashing, times, runner.method, tool, server_version, counts
+        name, label, hashing, times, runner.method, tool, server_version, counts, recorder
     )
     manifest.update(runner.manifest_extra())
     sign(manifest, key)
@@ -335,7 +349,13 @@ def _import_locked(source, backup_dir, archive, name, label, started, key):
                 shutil.copyfileobj(src, hashing, _CHUNK)
                 dst.flush()
                 os.fsync(dst.fileno())
-            reader = read_archive(partial, name=source)
+            recorder = ContentRecorder()
+            reader = read_archive(
+                partial,
+                name=source,
+                on_documents=recorder.on_documents,
+                on_prelude=recorder.on_prelude,
+            )
             os.replace(partial, archive)
         finally:
             if os.path.exists(partial):
@@ -350,6 +370,7 @@ def _import_locked(source, backup_dir, archive, name, label, started, key):
             {"name": "mongodump", "version": header.get("tool_version", "unknown")},
             header.get("server_version", "unknown"),
             reader.counts,
+            recorder,
             imported_from=os.path.abspath(source),
         )
         sign(manifest, key)

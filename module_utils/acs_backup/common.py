@@ -29,7 +29,7 @@ except ImportError as _exc:  # pragma: no cover - reported by the callers
     # path that would use them.
     bson = pymongo = json_util = RawBSONDocument = SON = None
 
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 MANIFEST_FORMAT = "acs-backup-manifest/1"
 ARCHIVE_SUFFIX = ".archive.gz"
 MANIFEST_SUFFIX = ".manifest.json"

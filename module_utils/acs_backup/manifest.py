@@ -51,9 +51,17 @@ def _totals(counts):
     }
 
 
-def _describe(counts):
+def _describe(counts, content=None):
+    """The manifest's ``databases``: counts, plus with ``content``
+    (content.ContentRecorder.describe()) each collection's indexes and sample."""
+    content = content or {}
     return {
-        db: {"collections": {c: {"documents": n} for c, n in sorted(colls.items())}}
+        db: {
+            "collections": {
+                c: {"documents": n, **(content.get(db) or {}).get(c, {})}
+                for c, n in sorted(colls.items())
+            }
+        }
         for db, colls in sorted(counts.items())
     }
 

@@ -10,6 +10,7 @@ import zlib
 
 from .archive import ArchiveReader, ArchiveWriter, _open_archive
 from .common import ENGINE_VERSION, SON, RawBSONDocument, _require_pymongo, json_util, pymongo
+from .content import split_raw
 from .errors import BackupError
 from .manifest import _fingerprint
 
@@ -66,20 +67,33 @@ def _collections_of(client, db_name):
     return sorted(found)
 
 
-def _dump_native(client, out, databases, server_version, batch_size=5000):
-    """Dump with pymongo into ``out`` (uncompressed stream); returns counts."""
+def _sampled(batches, recorder, db_name, coll_name):
+    """The batches, unchanged; the first documents (sorted by _id) go to the recorder."""
+    for batch in batches:
+        if recorder is not None and recorder.wants(db_name, coll_name):
+            first = split_raw(batch, recorder.sample_size)
+            recorder.on_documents(db_name, coll_name, first)
+        yield batch
+
+
+def _dump_native(client, out, databases, server_version, batch_size=5000, recorder=None):
+    """Dump with pymongo into ``out`` (uncompressed stream); returns counts.
+    ``recorder`` (content.ContentRecorder) sees the indexes and the sample."""
     plan = []
     for db_name in _user_databases(client, databases):
         for name, options, uuid_hex in _collections_of(client, db_name):
             indexes = [SON(ix) for ix in client[db_name][name].list_indexes()]
             plan.append((db_name, name, _metadata_json(name, options, indexes, uuid_hex)))
     writer = ArchiveWriter(out, server_version, f"acs-backup native {ENGINE_VERSION}")
-    writer.write_prelude([(d, c, meta, "collection") for d, c, meta in plan])
+    prelude = [(d, c, meta, "collection") for d, c, meta in plan]
+    writer.write_prelude(prelude)
+    if recorder is not None:
+        recorder.on_prelude([{"db": d, "collection": c, "metadata": m} for d, c, m, _ in prelude])
     counts = {}
     for db_name, name, _meta in plan:
         coll = client[db_name][name]
         batches = coll.find_raw_batches({}, batch_size=batch_size, sort=[("_id", 1)])
-        docs, _ = writer.write_collection(db_name, name, batches)
+        docs, _ = writer.write_collection(db_name, name, _sampled(batches, recorder, db_name, name))
         counts.setdefault(db_name, {})[name] = docs
     return counts
 

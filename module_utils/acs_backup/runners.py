@@ -133,7 +133,7 @@ class HostTools(Runner):
     def version(self):
         return {"name": self.tool, "version": _tool_version(find_tool(self.tool, self.tools_dir))}
 
-    def dump(self, out, client, server_version, databases=None, compress_level=6):
+    def dump(self, out, client, server_version, databases=None, compress_level=6, recorder=None):
         if databases and len(databases) > 1:
             raise BackupError(
                 "mongodump dumps one database or all: give one entry in databases, "
@@ -196,7 +196,7 @@ class ContainerExec(Runner):
             return contextlib.nullcontext()
         return containers.file_in_container(self.container, tool_config(self.container_uri))
 
-    def dump(self, out, client, server_version, databases=None, compress_level=6):
+    def dump(self, out, client, server_version, databases=None, compress_level=6, recorder=None):
         with self._config() as config:
             cmd = tool_argv("mongodump", self.container_uri, config=config)
             code, stderr = containers.stream_exec(self.container, cmd, out)
@@ -252,7 +252,7 @@ class OneOffContainer(Runner):
         where = f"{tool} in a one-off container from {self.image} on network {self.network}"
         return code, where, stderr.strip()[-2000:]
 
-    def dump(self, out, client, server_version, databases=None, compress_level=6):
+    def dump(self, out, client, server_version, databases=None, compress_level=6, recorder=None):
         code, where, stderr = self._run("mongodump", out=out)
         if code != 0:
             raise BackupError(f"{where} exited with {code}: {stderr}")
@@ -276,12 +276,12 @@ class Native(Runner):
     def version(self):
         return {"name": "acs-backup-native", "version": ENGINE_VERSION}
 
-    def dump(self, out, client, server_version, databases=None, compress_level=6):
+    def dump(self, out, client, server_version, databases=None, compress_level=6, recorder=None):
         with gzip.GzipFile(
             filename="", fileobj=out, mode="wb", compresslevel=compress_level, mtime=0
         ) as gz:
             buffered = io.BufferedWriter(gz, _CHUNK)
-            counts = _dump_native(client, buffered, databases, server_version)
+            counts = _dump_native(client, buffered, databases, server_version, recorder=recorder)
             buffered.flush()
         return counts
 

@@ -40,3 +40,13 @@ def scan_backups(backup_dir: str) -> dict:
 
 def restore(uri: str, source: str | None, backup_dir: str, **options) -> dict:
     return engine().restore(uri, source, str(backup_dir), **options)
+
+
+def restore_drill(backup_dir: str, **options) -> dict:
+    """Restore the newest signed backup into a throwaway server and check it."""
+    return engine().restore_drill(str(backup_dir), **options)
+
+
+def last_drill(backup_dir: str) -> dict | None:
+    """The last restore drill and the last that passed, as recorded; None before the first."""
+    return engine().last_drill(str(backup_dir))

@@ -131,3 +131,27 @@ def backup(label: str = "scheduled", settings: Settings | None = None) -> dict:
     }
     result = engine.run_backup(settings.mongo_uri, str(settings.backup_dir), label=label, **opts)
     return json.loads(json.dumps(result, default=str))
+
+
+class RestoreDrillFailed(RuntimeError):
+    """The drill ran and a check failed (its outcome is recorded all the same)."""
+
+
+def restore_drill(settings: Settings | None = None) -> dict:
+    """The engine's restore drill of the newest signed backup; raises when it failed."""
+    from crawler import backup as engine
+
+    settings = settings or Settings()
+    result = engine.restore_drill(
+        str(settings.backup_dir),
+        image=os.environ.get("ACS_RESTORE_DRILL_IMAGE") or None,
+        project=os.environ.get("COMPOSE_PROJECT_NAME") or None,
+    )
+    result = json.loads(json.dumps(result, default=str))
+    if result["result"] != "passed":
+        failed = [c for c in result["checks"] if c["status"] == "failed"]
+        raise RestoreDrillFailed(
+            f"restore drill of {result['backup'] or '(no backup)'} failed: "
+            + "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
+        )
+    return result

@@ -1,6 +1,6 @@
 """Gauges the API reads from other services when Prometheus scrapes /metrics:
-Selenium Grid capacity, the pause state of the DAGs the crawler manages and
-the newest backup. The alert rules (roles/monitoring) need them and neither
+Selenium Grid capacity, the pause state of the DAGs the crawler manages,
+the newest backup and the last restore drills. The alert rules (roles/monitoring) need them and neither
 the hub nor Airflow exports them in Prometheus' format.
 
 A scrape must never fail or be slow because of them: an unhealthy /metrics
@@ -22,6 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from crawler._backup_engine.common import _parse_iso
+from crawler._backup_engine.drill import last_drill
 from crawler._backup_engine.listing import scan_backups
 from crawler._backup_engine.marker import restore_in_progress
 from crawler.api.airflow import auth_headers
@@ -107,6 +108,50 @@ def backup_families(settings: Settings, timeout: float) -> list[Metric]:
         )
         last.add_metric([], newest)
         families.append(last)
+    return families + drill_families(last_drill(str(settings.backup_dir)) or {})
+
+
+def _gauge(name, doc, value):
+    family = GaugeMetricFamily(name, doc)
+    family.add_metric([], value)
+    return family
+
+
+def drill_families(record: dict) -> list[Metric]:
+    """The restore drills recorded in the backup directory (engine drill.py):
+    nothing before the first, so RestoreDrillMissing tells "never" from "old"."""
+    families: list[Metric] = []
+    last, passed = record.get("last"), record.get("last_passed")
+    if last:
+        families.append(
+            _gauge(
+                "acs_restore_drill_success",
+                "1 when the last restore drill passed, 0 when it failed",
+                1 if last.get("result") == "passed" else 0,
+            )
+        )
+        families.append(
+            _gauge(
+                "acs_restore_drill_duration_seconds",
+                "Duration of the last restore drill",
+                last.get("duration_seconds") or 0,
+            )
+        )
+    if passed:
+        families.append(
+            _gauge(
+                "acs_restore_drill_last_success_timestamp_seconds",
+                "End of the last restore drill that passed (the last verified restore)",
+                _parse_iso(passed["finished_at"]).timestamp(),
+            )
+        )
+        families.append(
+            _gauge(
+                "acs_restore_drill_rto_seconds",
+                "Restore time (RTO) of the last verified restore",
+                passed.get("rto_seconds") or 0,
+            )
+        )
     return families
 
 

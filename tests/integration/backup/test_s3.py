@@ -62,9 +62,7 @@ def test_restore_from_a_remote_key(mongo_uri, seeded, tmp_path, s3):
     # A different host with an empty backup dir restores from the bucket.
     result = engine.restore(mongo_uri, backup["remote"]["key"], str(tmp_path / "host-b"), s3=s3)
     assert snapshot(seeded) == before
-    assert result["safety_backup"]["databases"]["crawler"]["collections"]["pages"] == {
-        "documents": 0
-    }
+    assert result["safety_backup"]["databases"]["crawler"]["collections"]["pages"]["documents"] == 0
 
 
 def test_remote_key_without_manifest_is_refused(mongo_uri, seeded, tmp_path, s3, s3_client):

@@ -272,6 +272,28 @@ def test_an_unsigned_backup_is_neither_listed_nor_restorable_over_http(
     assert r.status_code == 409 and "no good signed backup" in r.json()["detail"], r.text
 
 
+def test_the_backup_listing_carries_the_last_restore_drill(client, settings):
+    from crawler import _backup_engine as engine
+
+    assert client.get("/api/backup/").json()["drill"] is None
+    settings.backup_dir.mkdir(parents=True, exist_ok=True)
+    passed = {
+        "backup": "b1",
+        "result": "passed",
+        "failed_checks": [],
+        "rto_seconds": 2.5,
+        "finished_at": "2026-12-01T04:30:00.000000Z",
+    }
+    failed = dict(passed, result="failed", failed_checks=["indexes"], rto_seconds=None)
+    engine.manifest._write_json_atomic(
+        str(settings.backup_dir / engine.drill.RECORD_FILE),
+        {"last": failed, "last_passed": passed},
+    )
+    drill = client.get("/api/backup/").json()["drill"]
+    assert drill["last"]["failed_checks"] == ["indexes"]
+    assert drill["last_passed"]["rto_seconds"] == 2.5
+
+
 def test_an_api_backup_applies_the_default_retention(client, storage, settings):
     import datetime as dt
 

@@ -60,11 +60,12 @@ def test_dag_files_import_and_follow_sources(
         "MONGO_URI": ferretdb.uri,
         "MONGO_DB": mongo_db_name,
         "ACS_BACKUP_SCHEDULE": "30 2 * * *",
+        "ACS_RESTORE_DRILL_SCHEDULE": "15 5 * * *",
         "CRAWLER_TASK_TIMEOUT_MINUTES": "45",
     }
     bag = dagbag(tmp_path, env)
     assert bag["import_errors"] == {}
-    assert sorted(bag["dags"]) == ["backup_dag", "crawl_alpha", "crawl_beta"]
+    assert sorted(bag["dags"]) == ["backup_dag", "crawl_alpha", "crawl_beta", "restore_drill_dag"]
     alpha = bag["dags"]["crawl_alpha"]
     assert "*/15 * * * *" in alpha["schedule"]
     assert alpha["tasks"] == ["check", "crawl", "heal", "push_metrics"]
@@ -72,12 +73,22 @@ def test_dag_files_import_and_follow_sources(
     assert alpha["downstream"]["check"] == ["heal", "push_metrics"]
     assert alpha["downstream"]["heal"] == ["push_metrics"]
     assert "30 2 * * *" in bag["dags"]["backup_dag"]["schedule"]
+    assert "15 5 * * *" in bag["dags"]["restore_drill_dag"]["schedule"]
+    assert bag["dags"]["restore_drill_dag"]["tasks"] == ["restore_drill"]
     # no task can hang forever: the crawl ones as configured, the backup by default
     assert set(alpha["execution_timeout"].values()) == {45 * 60}
     assert bag["dags"]["backup_dag"]["execution_timeout"] == {"backup": 60 * 60}
     # a deleted source's DAG disappears at the next parse
     storage.db.sources.delete_one({"_id": "beta"})
-    assert sorted(dagbag(tmp_path, env)["dags"]) == ["backup_dag", "crawl_alpha"]
+    assert sorted(dagbag(tmp_path, env)["dags"]) == [
+        "backup_dag",
+        "crawl_alpha",
+        "restore_drill_dag",
+    ]
     # MongoDB away: the last list seen keeps the DAGs instead of dropping them all
     env_down = {**env, "MONGO_URI": "mongodb://127.0.0.1:1/"}
-    assert sorted(dagbag(tmp_path, env_down)["dags"]) == ["backup_dag", "crawl_alpha"]
+    assert sorted(dagbag(tmp_path, env_down)["dags"]) == [
+        "backup_dag",
+        "crawl_alpha",
+        "restore_drill_dag",
+    ]

@@ -251,3 +251,24 @@ def _registry(collector: SourceCollector) -> CollectorRegistry:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(collector)
     return reg
+
+
+def test_restore_drill_gauges_come_from_the_drill_record(tmp_path):
+    from crawler._backup_engine import drill
+    from crawler.source_metrics import drill_families
+
+    assert drill_families({}) == []
+    (tmp_path / drill.RECORD_FILE).write_text(
+        '{"last": {"result": "failed", "duration_seconds": 9.5, "finished_at": '
+        '"2026-12-02T03:00:00.000000Z"}, "last_passed": {"result": "passed", '
+        '"rto_seconds": 4.25, "finished_at": "2026-12-01T03:00:00.000000Z"}}'
+    )
+    got = {f.name: f.samples[0].value for f in drill_families(drill.last_drill(str(tmp_path)))}
+    assert got == {
+        "acs_restore_drill_success": 0,
+        "acs_restore_drill_duration_seconds": 9.5,
+        "acs_restore_drill_last_success_timestamp_seconds": datetime(
+            2026, 12, 1, 3, tzinfo=UTC
+        ).timestamp(),
+        "acs_restore_drill_rto_seconds": 4.25,
+    }

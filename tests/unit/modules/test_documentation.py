@@ -31,6 +31,7 @@ def _compare(doc_options, spec, where):
         "container_memory",
         "mongodb_counts",
         "compose_state",
+        "mongodb_restore_drill",
     ],
 )
 def test_documentation_matches_argument_spec(name):

@@ -299,6 +299,28 @@ def cases(d: dict, project: str) -> list[dict]:
     c.fault("BackupMetricMissing", "no backup ever", other, max_age, {}, never, step=600)
     c.quiet("BackupMetricMissing", "a backup exists", {backup: up(0)}, max_age + 600, step=600)
 
+    # Restore drills: a failed one at once (after 5m), an old or missing verified restore.
+    hours = d["monitoring_restore_drill_max_age_hours"]
+    max_age = int(hours) * 3600
+    success = 'acs_restore_drill_success{job="api",instance="api-1"}'
+    verified = 'acs_restore_drill_last_success_timestamp_seconds{job="api",instance="api-1"}'
+    failed = "The last restore drill failed: the newest backup did not restore as recorded"
+    c.fault("RestoreDrillFailed", "the last drill failed", {success: up(0)}, 300, {}, failed)
+    c.quiet("RestoreDrillFailed", "the last drill passed", {success: up(1)}, 600)
+    old = f"No verified restore for more than {hours} hours"
+    c.fault(
+        "RestoreUnverified",
+        "older than the maximum age",
+        {verified: up(-max_age - 60)},
+        900,
+        {},
+        old,
+    )
+    c.quiet("RestoreUnverified", "young enough", {verified: up(-max_age + 3600)}, 1800)
+    never = f"No restore drill has passed for {hours} hours"
+    c.fault("RestoreDrillMissing", "no drill ever passed", other, max_age, {}, never, step=600)
+    c.quiet("RestoreDrillMissing", "a drill passed", {verified: up(0)}, max_age + 600, step=600)
+
     # The pushgateway and the remediator
     pgw = 'up{job="pushgateway",instance="pushgateway:9091"}'
     c.fault(

@@ -60,6 +60,21 @@ CONTRACT: dict[str, dict[str, str]] = {
     },
     "BackupTooOld": {"severity": "critical", "procedure": "backup", "remediation": "auto"},
     "BackupMetricMissing": {"severity": "warning", "procedure": "backup", "remediation": "auto"},
+    "RestoreDrillFailed": {
+        "severity": "critical",
+        "procedure": "restore_drill",
+        "remediation": "manual",
+    },
+    "RestoreUnverified": {
+        "severity": "warning",
+        "procedure": "restore_drill",
+        "remediation": "manual",
+    },
+    "RestoreDrillMissing": {
+        "severity": "warning",
+        "procedure": "restore_drill",
+        "remediation": "manual",
+    },
     "PushgatewayDown": {"severity": "warning", "remediation": "manual"},
     "RemediatorBreakerOpen": {"severity": "critical", "remediation": "manual"},
     "RemediatorDown": {"severity": "warning", "remediation": "manual"},

@@ -12,7 +12,7 @@ from stack_role_helpers import REPO, ROLES
 
 # The runbook's roles: the shared steps, one role a recover procedure, the checks.
 RECOVER_ROLES = sorted(p.name for p in (REPO / "roles").glob("recover_*"))
-RUNBOOK_ROLES = ["runbook", "status", "weekly_check", "scale", *RECOVER_ROLES]
+RUNBOOK_ROLES = ["runbook", "status", "weekly_check", "scale", "restore_drill", *RECOVER_ROLES]
 
 
 def _defaults(role: str) -> dict:

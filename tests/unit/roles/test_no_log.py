@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,7 @@ MODULE_NO_LOG = {
     "uri": {"password", "url_password"},
     "mongodb_backup": {"login_password", "signing_key"},
     "mongodb_restore": {"login_password", "signing_key"},
+    "mongodb_restore_drill": {"signing_key"},
 }
 KEYWORDS = {
     "name", "when", "register", "no_log", "tags", "become", "become_user", "vars", "loop",
@@ -178,6 +180,11 @@ def test_our_modules_mask_their_login_password_and_signing_key():
     argspec = mongodb_tools_argspec_ex()["argspec"]
     assert argspec["login_password"]["no_log"] is True
     assert argspec["signing_key"]["no_log"] is True
+    sys.path.insert(0, str(REPO / "tests" / "unit" / "modules"))
+    from module_support import load_library
+
+    drill = load_library("mongodb_restore_drill").argument_spec()
+    assert drill["signing_key"]["no_log"] is True
 
 
 def test_no_secret_on_a_command_line():

@@ -165,6 +165,32 @@ class RejectedBackup(ResponseModel):
     reason: str = Field(description="why it is not trusted, e.g. unsigned, signature mismatch")
 
 
+class RestoreDrillRun(ResponseModel):
+    """One restore drill as recorded (the engine's drill.py)."""
+
+    backup: str | None = None
+    result: str = Field(description="passed or failed")
+    failed_checks: list[str] = Field(default_factory=list)
+    skipped_checks: list[str] = Field(
+        default_factory=list, description="checks an old manifest could not support"
+    )
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_seconds: float | None = None
+    rto_seconds: float | None = Field(
+        default=None, description="recovery time: throwaway server start to restored copy"
+    )
+    restore_seconds: float | None = None
+    check_seconds: float | None = None
+
+
+class RestoreDrillRecord(ResponseModel):
+    last: RestoreDrillRun | None = None
+    last_passed: RestoreDrillRun | None = Field(
+        default=None, description="the last verified restore"
+    )
+
+
 class BackupList(ResponseModel):
     backup_dir: str
     items: list[BackupItem]
@@ -172,6 +198,11 @@ class BackupList(ResponseModel):
         default_factory=list,
         description="backups ignored (never restored) and orphan files; adopt old unsigned "
         "backups with the backup playbook's backup_sign_existing=true",
+    )
+    drill: RestoreDrillRecord | None = Field(
+        default=None,
+        description="the last restore drill and the last that passed "
+        "(playbooks/runbook/restore_drill.yml, restore_drill_dag); null before the first",
     )
 
 

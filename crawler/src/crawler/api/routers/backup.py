@@ -153,6 +153,7 @@ def backup_list(settings: SettingsDep):
         # Unsigned, altered or future-dated manifests and orphans: never
         # restored, so the operator sees why a backup is missing from items.
         "rejected": [{"name": r["name"], "reason": r["reason"]} for r in scan["rejected"]],
+        "drill": backup_engine.last_drill(str(settings.backup_dir)),
     }
 
 
