@@ -10,7 +10,7 @@ module: deploy_stamp
 short_description: Compare a host with the stamp of its last full deploy, or write that stamp
 version_added: "1.1.0"
 description:
-  - Fingerprints the host side of a deploy of the stack: the managed files under
+  - Fingerprints the host side of a deploy of the stack, namely the managed files under
     the project directory (type, mode, owner, sha256), further host paths, the
     project's containers (service, image id, compose config-hash, running or
     exited and the exit code), the local image set ids and the Docker Engine and
@@ -226,7 +226,7 @@ def main():
             stamp_file=params["stamp_file"],
             stamp_time="",
             counts={},
-            sections={},
+            sections=dict(params["inputs"]),
         )
     stamp = read_stamp(params["stamp_file"])
     differences = compare(stamp, sections)

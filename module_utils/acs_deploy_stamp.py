@@ -173,15 +173,19 @@ def images(refs, get=docker_get) -> dict:
     return {ref: ids.get(ref if ":" in ref else ref + ":latest", "absent") for ref in sorted(refs)}
 
 
-def versions(get=docker_get, run=subprocess.run) -> dict:
-    engine = get("/version")
-    proc = run(
+def compose_version() -> str:
+    proc = subprocess.run(
         ["docker", "compose", "version", "--short"], capture_output=True, text=True, check=False
     )
+    return proc.stdout.strip() if proc.returncode == 0 else "absent"
+
+
+def versions(get=docker_get) -> dict:
+    engine = get("/version")
     return {
         "engine": engine.get("Version", ""),
         "api": engine.get("ApiVersion", ""),
-        "compose": proc.stdout.strip() if proc.returncode == 0 else "absent",
+        "compose": compose_version(),
     }
 
 

@@ -24,7 +24,14 @@ def _compare(doc_options, spec, where):
 
 @pytest.mark.parametrize(
     "name",
-    ["mongodb_backup", "mongodb_restore", "service_health", "container_memory", "mongodb_counts"],
+    [
+        "mongodb_backup",
+        "mongodb_restore",
+        "service_health",
+        "container_memory",
+        "mongodb_counts",
+        "deploy_stamp",
+    ],
 )
 def test_documentation_matches_argument_spec(name):
     module = load_library(name)
