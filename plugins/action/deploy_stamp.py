@@ -43,7 +43,8 @@ def _stamp_utils():
 
 
 _utils = _stamp_utils()
-digest, tree = _utils.digest, _utils.tree
+digest = _utils.digest
+tree = _utils.tree
 
 # deploy_stamp role variables templated in the context of every role.
 SETTINGS = {
@@ -119,8 +120,11 @@ class ActionModule(ActionBase):
             )
             values = {}
             for name in loaded[role][2]:
-                if name not in context:
-                    continue  # an input of another role it leaves optional
+                # Inputs from other roles count with their owner; skipping
+                # them here also keeps out what the deploy itself sets as a
+                # fact (stack_credentials), which the first play never sees.
+                if not name.startswith(role + "_") or name not in context:
+                    continue
                 try:
                     values[name] = templar.template(context[name])
                 except AnsibleError as exc:
