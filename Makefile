@@ -6,6 +6,8 @@ INVENTORY ?= inventory/local
 # fast: lint + syntax + unit tests. full: fast + integration + molecule (CI).
 TIER ?= full
 PYTEST_ARGS ?=
+# Extra ansible-playbook arguments of `make deploy`, e.g. -e deploy_full=true.
+DEPLOY_ARGS ?=
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -19,7 +21,7 @@ PLAYBOOKS := $(wildcard playbooks/*.yml playbooks/runbook/*.yml tests/playbooks/
 # site.yml prepares the Docker host, obtains the images and deploys.
 deploy: venv
 	@echo "== deploy: playbooks/site.yml on $(INVENTORY) (Docker host, images, stack; each task is shown)"
-	ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	ansible-playbook -i $(INVENTORY) playbooks/site.yml $(DEPLOY_ARGS)
 
 preflight:
 	@scripts/host-preflight.sh

@@ -49,7 +49,7 @@ class Run:
         return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(1))}
 
 
-def site(*args: str, timeout: int = 3600) -> Run:
+def site(*args: str, timeout: int = 3600, skip_docker_engine: bool = True) -> Run:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
@@ -63,8 +63,7 @@ def site(*args: str, timeout: int = 3600) -> Run:
             "playbooks/site.yml",
             "-i",
             "inventory/local",
-            "--skip-tags",
-            "docker_engine",
+            *(["--skip-tags", "docker_engine"] if skip_docker_engine else []),
             *args,
         ],
         cwd=REPO,

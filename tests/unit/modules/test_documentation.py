@@ -32,6 +32,7 @@ def _compare(doc_options, spec, where):
         "mongodb_counts",
         "compose_state",
         "mongodb_restore_drill",
+        "deploy_stamp",
     ],
 )
 def test_documentation_matches_argument_spec(name):
