@@ -46,8 +46,13 @@ def _drill(result: str, hours_ago: float, passed_hours_ago: float | None = None)
 
 
 def _with_drill(facts: dict, register: str, drill: dict | None) -> dict:
+    """The facts with GET /api/backup/ answering `drill`; `register` is the
+    registered result, or `_status_health` whose `backups` target holds it."""
     facts = copy.deepcopy(facts)
-    facts[register]["json"]["drill"] = drill
+    result = facts[register]
+    if register == "_status_health":
+        result = result["targets"]["backups"]
+    result["json"]["drill"] = drill
     return facts
 
 
@@ -75,7 +80,7 @@ def test_status_shows_the_last_drill_next_to_the_last_backup(tmp_path, drill, ex
     rc, out, report = _run(
         tmp_path,
         [("status", "summary.yml")],
-        _with_drill(STATUS_HEALTHY, "_status_backups", drill),
+        _with_drill(STATUS_HEALTHY, "_status_health", drill),
         {"runbook_remediator_config": str(tmp_path / "absent.yml")},
     )
     rows = report["findings"]
