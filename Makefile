@@ -67,7 +67,7 @@ test: lint syntax unit
 else ifeq ($(TIER),full)
 test: lint syntax test-host
 	@echo "== tier: unit + integration + molecule"
-	pytest -q -ra tests $(PYTEST_ARGS)
+	pytest -q -ra --durations=25 tests $(PYTEST_ARGS)
 else
 test:
 	@echo "TIER must be fast or full (got '$(TIER)')" >&2; exit 2
