@@ -115,7 +115,14 @@ def main():
         if rc == 0:
             images[ref] = json.loads(out)[0]
     rc, out, err = module.run_command(
-        ["docker", "ps", "-aq", "--no-trunc", "--filter", f"label=com.docker.compose.project={p['project_name']}"]
+        [
+            "docker",
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            f"label=com.docker.compose.project={p['project_name']}",
+        ]
     )
     if rc != 0:
         module.fail_json(msg=f"docker ps: {err.strip()}")

@@ -103,7 +103,9 @@ def probe(url: str, timeout: float, expected: list[int]) -> str:
     return "" if status in expected else f"HTTP {status}"
 
 
-def watch(url, window, interval, timeout, expected, max_rate, max_consecutive, clock=time.monotonic):
+def watch(
+    url, window, interval, timeout, expected, max_rate, max_consecutive, clock=time.monotonic
+):
     start = clock()
     sent = errors = consecutive = 0
     last_error = ""
@@ -132,7 +134,11 @@ def watch(url, window, interval, timeout, expected, max_rate, max_consecutive, c
         "failed_reason": (
             f"{consecutive} failed probes in a row ({last_error})"
             if down
-            else (f"error rate {rate:.1%} above {max_rate:.1%} ({last_error})" if rate > max_rate else "")
+            else (
+                f"error rate {rate:.1%} above {max_rate:.1%} ({last_error})"
+                if rate > max_rate
+                else ""
+            )
         ),
     }
 
