@@ -192,7 +192,7 @@ def api_image(deployed):
 
 
 def test_forced_upgrade_replaces_the_api_without_dropping_a_request(api_image):
-    ref, original = api_image
+    _, original = api_image
     before = api_containers()
     run, load = upgrade("-e", "upgrade_force=true")
     print(f"\nforced upgrade: {run.seconds:.1f} s; {load.report()}")
