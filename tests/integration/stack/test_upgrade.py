@@ -28,6 +28,11 @@ MAX_SECONDS = 420
 MAX_REQUESTS = RATE * MAX_SECONDS
 
 
+def stamp(monotonic: float) -> str:
+    """UTC wall time of a monotonic instant (to set next to the playbook's timeline)."""
+    return time.strftime("%H:%M:%S", time.gmtime(time.time() - (time.monotonic() - monotonic)))
+
+
 @dataclass
 class Load:
     """Open-loop constant load: request i is sent at t0 + i/RATE whatever the
@@ -46,9 +51,9 @@ class Load:
         try:
             answer = requests.get(url, headers=self.headers, timeout=30)
             if answer.status_code != 200:
-                self.failed.append(f"{url}: HTTP {answer.status_code}")
+                self.failed.append(f"{stamp(t)} {url}: HTTP {answer.status_code}")
         except requests.RequestException as exc:
-            self.failed.append(f"{url}: {type(exc).__name__}")
+            self.failed.append(f"{stamp(t)} {url}: {type(exc).__name__}")
         self.latencies.append(time.monotonic() - t)
 
     def run(self) -> None:
