@@ -22,6 +22,8 @@ from stack_support import BIN, PROJECT, PROJECT_DIR, REPO, Run, api_key
 API = "http://127.0.0.1:8000"  # nginx on the loopback
 RELEASES = PROJECT_DIR / "releases"
 BROKEN = "acs/crawler:upgrade-test-broken"
+# A working API image of another id (the same one, relabelled): a real upgrade.
+NEXT = "acs/crawler:upgrade-test-next"
 # Load: 50 requests/s, bounded in time and count, on the loopback only.
 RATE = 50
 MAX_SECONDS = 420
@@ -75,8 +77,8 @@ class Load:
         )
 
 
-def upgrade(*args: str) -> tuple[Run, Load]:
-    """The upgrade playbook under load; the load stops when it ends."""
+def upgrade(*args: str, playbook: str = "playbooks/upgrade.yml") -> tuple[Run, Load]:
+    """The upgrade (or another) playbook under load; the load stops when it ends."""
     load = Load(api_key())
     loader = threading.Thread(target=load.run)
     loader.start()
@@ -88,7 +90,7 @@ def upgrade(*args: str) -> tuple[Run, Load]:
         proc = subprocess.run(
             [
                 str(BIN / "ansible-playbook"),
-                "playbooks/upgrade.yml",
+                playbook,
                 "-i",
                 "inventory/local",
                 # The image set is the deployed one; tests hand images in.
@@ -156,7 +158,7 @@ def release_of(run: Run) -> str:
     raise AssertionError(run.proc.stdout[-4000:])
 
 
-@pytest.fixture()
+@pytest.fixture(scope="module")
 def api_image(deployed):
     """The deployed API image; whatever a test does, its reference names it
     again afterwards and the stack runs it."""
@@ -196,11 +198,29 @@ def api_image(deployed):
         )
 
 
-def test_forced_upgrade_replaces_the_api_without_dropping_a_request(api_image):
-    _, original = api_image
+@pytest.fixture(scope="module")
+def forced_upgrade(api_image):
+    """A forced upgrade to a new API image (every container of the project's
+    own images replaced), under load."""
+    ref, _ = api_image
+    subprocess.run(
+        ["docker", "build", "-q", "-t", NEXT, "-"],
+        input=f"FROM {ref}\nLABEL org.acs.test=upgrade-next\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     before = api_containers()
-    run, load = upgrade("-e", "upgrade_force=true")
+    run, load = upgrade(
+        "-e", "upgrade_force=true", "-e", json.dumps({"upgrade_images": {"api": NEXT}})
+    )
     print(f"\nforced upgrade: {run.seconds:.1f} s; {load.report()}")
+    yield run, load, before, image_id(NEXT)
+    subprocess.run(["docker", "rmi", NEXT], check=False, capture_output=True)
+
+
+def test_forced_upgrade_replaces_the_api_without_dropping_a_request(forced_upgrade):
+    run, load, before, new = forced_upgrade
     assert run.proc.returncode == 0, run.proc.stdout[-6000:] + run.proc.stderr[-2000:]
     release = record(release_of(run))
     print(
@@ -209,11 +229,28 @@ def test_forced_upgrade_replaces_the_api_without_dropping_a_request(api_image):
     assert load.failed == [], load.failed[:20]
     after = api_containers()
     assert after and not set(after) & set(before), "every API container is a new one"
-    assert set(after.values()) == {original}
+    assert set(after.values()) == {new}
     assert release["status"] == "succeeded" and release["force"] is True
-    assert release["images"]["api"]["image_id"] == original
+    assert release["images"]["api"]["image_id"] == new
     assert release["documents_before"] == release["documents_after"]
     assert json.loads((RELEASES / "current.json").read_text())["id"] == release["id"]
+
+
+def test_rollback_returns_to_the_named_release_without_dropping_a_request(
+    api_image, forced_upgrade
+):
+    _, original = api_image
+    upgraded = record(release_of(forced_upgrade[0]))
+    run, load = upgrade(
+        "-e", f"rollback_release={upgraded['previous']}", playbook="playbooks/rollback.yml"
+    )
+    print(f"\nrollback to {upgraded['previous']}: {run.seconds:.1f} s; {load.report()}")
+    assert run.proc.returncode == 0, run.proc.stdout[-6000:] + run.proc.stderr[-2000:]
+    assert load.failed == [], load.failed[:20]
+    assert set(api_containers().values()) == {original}
+    current = json.loads((RELEASES / "current.json").read_text())
+    assert current["kind"] == "rollback" and current["previous"] == upgraded["id"]
+    assert current["images"]["api"]["image_id"] == original
 
 
 @pytest.fixture()
