@@ -121,7 +121,7 @@ def until_healthy(started: float, timeout: float = 180) -> float:
     sys.exit("the API did not come back")
 
 
-def recover_once(fault, by_hand: bool) -> tuple[float, str]:
+def recover_once(fault, by_hand: bool, cwd: Path = REPO) -> tuple[float, str]:
     api = container("api")
     fault(api)
     if api_healthy(timeout=2):
@@ -134,22 +134,28 @@ def recover_once(fault, by_hand: bool) -> tuple[float, str]:
             check=False,
         )
         return until_healthy(started), ""
-    seconds, proc = timed([sys.executable, "-m", "ops", "run", "recover_api"])
+    seconds, proc = timed([sys.executable, "-m", "ops", "run", "recover_api"], cwd=cwd)
     healthy = api_healthy(timeout=2)
     return seconds, f"exit {proc.returncode}, healthy after: {healthy}"
 
 
-def bench_recover_api(repeat: int) -> list[dict]:
+def bench_recover_api(repeat: int, before: Path | None = None) -> list[dict]:
+    """Per fault: ours, by hand and, with ``before``, that checkout's
+    `python -m ops run recover_api`, one of each a round (the same load)."""
     rows = []
     for name, fault in (("frozen process", freeze), ("killed container", kill_and_stop)):
-        for by_hand in (False, True):
-            times, detail = [], ""
-            for _ in range(repeat):
+        runs = {"ours": ([], ""), "hand": ([], ""), "before": ([], "")}
+        for _ in range(repeat):
+            for kind in ("before", "ours", "hand") if before else ("ours", "hand"):
                 until_healthy(time.perf_counter())  # start from a healthy API
-                seconds, detail = recover_once(fault, by_hand)
-                times.append(seconds)
-            label = "docker compose restart api + curl" if by_hand else "ops run recover_api"
-            rows.append(row(f"{label}: {name}", times, detail))
+                seconds, detail = recover_once(
+                    fault, kind == "hand", before if kind == "before" else REPO
+                )
+                runs[kind] = (runs[kind][0] + [seconds], detail)
+        rows.append(row(f"ops run recover_api: {name}", *runs["ours"]))
+        if before:
+            rows.append(row(f"  the same from {before}", *runs["before"]))
+        rows.append(row(f"docker compose restart api + curl: {name}", *runs["hand"]))
     return rows
 
 
@@ -175,7 +181,7 @@ def main() -> None:
     parser.add_argument(
         "--before",
         type=Path,
-        help="status: also time this checkout's `python -m ops run status` (the code before a change)",
+        help="status, recover-api: also time this checkout's `python -m ops run ...` (the code before a change)",
     )
     args = parser.parse_args()
     names = list(BENCHES) if args.bench == "all" else [args.bench]
@@ -185,7 +191,8 @@ def main() -> None:
             r
             for name in names
             for r in BENCHES[name](
-                args.repeat, **({"before": args.before} if name == "status" else {})
+                args.repeat,
+                **({"before": args.before} if name in ("status", "recover-api") else {}),
             )
         ]
     finally:

@@ -85,27 +85,37 @@ missing_services:
 """
 
 import json
+import os
+import shutil
+import subprocess
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule
-
-try:
-    from ansible_collections.community.docker.plugins.module_utils._api.errors import (
-        DockerException,
-    )
-    from ansible_collections.community.docker.plugins.module_utils.common_api import (
-        DOCKER_COMMON_ARGS,
-        AnsibleDockerClient,
-        RequestException,
-    )
-
-    IMPORT_ERROR = None
-except ImportError:
-    IMPORT_ERROR = traceback.format_exc()
-    DOCKER_COMMON_ARGS = {}
+from ansible.module_utils.basic import AnsibleModule, _load_params
 
 LABEL = "com.docker.compose."
+
+
+def _docker_api():
+    """community.docker's client and connection options, imported on use:
+    main() starts `docker compose config` first, so the import (~0.3 s) runs
+    while compose reads the files. (error, names) with error a traceback."""
+    try:
+        from ansible_collections.community.docker.plugins.module_utils._api.errors import (
+            DockerException,
+        )
+        from ansible_collections.community.docker.plugins.module_utils.common_api import (
+            DOCKER_COMMON_ARGS,
+            AnsibleDockerClient,
+            RequestException,
+        )
+    except ImportError:
+        return traceback.format_exc(), {"DOCKER_COMMON_ARGS": {}}
+    return None, {
+        "DockerException": DockerException,
+        "DOCKER_COMMON_ARGS": DOCKER_COMMON_ARGS,
+        "AnsibleDockerClient": AnsibleDockerClient,
+        "RequestException": RequestException,
+    }
 
 
 def argument_spec():
@@ -113,8 +123,47 @@ def argument_spec():
     return dict(
         project_name=dict(type="str", required=True),
         project_dir=dict(type="path", required=True),
-        **DOCKER_COMMON_ARGS,
+        **_docker_api()[1]["DOCKER_COMMON_ARGS"],
     )
+
+
+def config_argv(docker, project_dir, project_name):
+    """`docker compose config --format json` of the project."""
+    return [
+        docker,
+        "compose",
+        "--project-directory",
+        project_dir,
+        "-p",
+        project_name,
+        "config",
+        "--format",
+        "json",
+    ]
+
+
+def _start_config():
+    """(argv, process) of `docker compose config` from the raw parameters,
+    started before anything else; None when they do not give one (main() then
+    runs it once the parameters are validated)."""
+    try:
+        params = _load_params()
+        docker = shutil.which("docker")
+        if not docker or not isinstance(params.get("project_name"), str):
+            return None
+        # As the options' types: project_dir is a path (~ and $VARS expanded).
+        project_dir = os.path.expanduser(os.path.expandvars(str(params["project_dir"])))
+        argv = config_argv(docker, project_dir, params["project_name"])
+        process = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+    except Exception:  # any trouble: main() runs it the usual way
+        return None
+    return argv, process
 
 
 def _health(status):
@@ -165,28 +214,42 @@ def project_state(items, config):
 
 
 def main():
-    if IMPORT_ERROR:
+    # compose reads the files while community.docker is imported and the
+    # engine lists the containers.
+    started = _start_config()
+    import_error, docker_api = _docker_api()
+    if import_error:
         module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
         module.fail_json(
-            msg="community.docker's module_utils could not be loaded", exception=IMPORT_ERROR
+            msg="community.docker's module_utils could not be loaded", exception=import_error
         )
     # As docker_host_info: DOCKER_HOST and the other connection options.
-    client = AnsibleDockerClient(argument_spec=argument_spec(), supports_check_mode=True)
+    client = docker_api["AnsibleDockerClient"](
+        argument_spec=argument_spec(), supports_check_mode=True
+    )
     module, p = client.module, client.module.params
-    argv = [module.get_bin_path("docker", required=True), "compose"]
-    argv += ["--project-directory", p["project_dir"], "-p", p["project_name"]]
-    argv += ["config", "--format", "json"]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # compose reads the files while the engine lists the containers.
-        compose = pool.submit(module.run_command, argv)
-        filters = json.dumps({"label": [f"{LABEL}project={p['project_name']}"]})
-        params = {"all": 1, "limit": -1, "size": 0, "trunc_cmd": 0, "filters": filters}
-        try:
-            items = client.get_json("/containers/json", params=params)
-        except (DockerException, RequestException) as exc:
-            compose.result()
-            client.fail(f"cannot list the containers of {p['project_name']}: {exc}")
-        rc, out, err = compose.result()
+    argv = config_argv(
+        module.get_bin_path("docker", required=True), p["project_dir"], p["project_name"]
+    )
+    if started is not None and started[0] != argv:
+        # The raw parameters named another project than the validated ones.
+        started[1].kill()
+        started[1].wait()
+        started = None
+    filters = json.dumps({"label": [f"{LABEL}project={p['project_name']}"]})
+    params = {"all": 1, "limit": -1, "size": 0, "trunc_cmd": 0, "filters": filters}
+    try:
+        items = client.get_json("/containers/json", params=params)
+    except (docker_api["DockerException"], docker_api["RequestException"]) as exc:
+        if started is not None:
+            started[1].kill()
+            started[1].wait()
+        client.fail(f"cannot list the containers of {p['project_name']}: {exc}")
+    if started is not None:
+        out, err = started[1].communicate()
+        rc = started[1].returncode
+    else:
+        rc, out, err = module.run_command(argv)
     if rc != 0:
         module.fail_json(msg=f"docker compose config failed: {err.strip()}", rc=rc, cmd=argv)
     try:

@@ -23,7 +23,9 @@ description:
 author:
   - Airflow Crawler System contributors
 requirements:
-  - pymongo (only for targets of type mongodb)
+  - pymongo (only for targets of type mongodb; a plain single-host URI without
+    credentials or TLS is pinged over one socket with its C(bson) package, any
+    other URI through C(MongoClient))
 extends_documentation_fragment:
   - acs_attributes.read_only
 options:
@@ -52,7 +54,12 @@ options:
         description: Port (tcp).
         type: int
       uri:
-        description: MongoDB connection string (mongodb); kept out of the output as it may hold a password.
+        description:
+          - MongoDB connection string (mongodb); kept out of the output as it may hold a password.
+          - C(mongodb://host[:port]/) with at most C(serverSelectionTimeoutMS), C(connectTimeoutMS)
+            and C(directConnection) is pinged directly (C(ping), then C(buildInfo) for the version,
+            I(timeout) for the connection); a refused connection fails at once instead of after
+            the server selection time.
         type: str
       headers:
         description:

@@ -101,3 +101,29 @@ def test_project_name_and_directory_are_required(run_module):
     with pytest.raises(ModuleFail) as failed:
         run_module("compose_state", {"project_name": "acs"})
     assert "project_dir" in failed.value.result["msg"]
+
+
+def test_compose_config_starts_from_the_raw_parameters(monkeypatch):
+    """main() starts `docker compose config` before community.docker's import;
+    without a usable project_name/project_dir it leaves it to main()."""
+    from ansible.module_utils.testing import patch_module_args
+
+    module = load_library("compose_state")
+    started = []
+
+    class Process:
+        def __init__(self, argv, **kwargs):
+            started.append(argv)
+
+    monkeypatch.setattr(module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(module.subprocess, "Popen", Process)
+    monkeypatch.setenv("ACS_TEST_DIR", "/opt/acs")
+    with patch_module_args({"project_name": "acs", "project_dir": "$ACS_TEST_DIR"}):
+        argv, _ = module._start_config()
+    assert argv == module.config_argv("/usr/bin/docker", "/opt/acs", "acs")
+    assert started == [argv]
+    with patch_module_args({"project_name": "acs"}):
+        assert module._start_config() is None
+    monkeypatch.setattr(module.shutil, "which", lambda name: None)
+    with patch_module_args({"project_name": "acs", "project_dir": "/opt/acs"}):
+        assert module._start_config() is None

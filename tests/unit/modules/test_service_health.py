@@ -239,3 +239,77 @@ def test_http_read_sends_headers_and_returns_status_and_json(run_module, monkeyp
         "HTTP 401, expected [200]",
     )
     assert errors["r"]["json"] == {"detail": "missing key"}
+
+
+@pytest.mark.parametrize(
+    ("uri", "address"),
+    [
+        ("mongodb://10.0.0.5:27017/?serverSelectionTimeoutMS=3000", ("10.0.0.5", 27017)),
+        ("mongodb://mongodb", ("mongodb", 27017)),
+        ("mongodb://127.0.0.1:27018/?directConnection=true", ("127.0.0.1", 27018)),
+        # Credentials, several hosts, TLS, a replica set, SRV: pymongo's job.
+        ("mongodb://user:pw@mongodb:27017", None),
+        ("mongodb://a:27017,b:27017", None),
+        ("mongodb://mongodb:27017/?tls=true", None),
+        ("mongodb://mongodb:27017/?replicaSet=rs0", None),
+        ("mongodb+srv://cluster.example.com", None),
+    ],
+)
+def test_direct_mongodb_ping_only_for_plain_single_host_uris(uri, address):
+    assert acs_health.direct_mongodb_address(uri) == address
+
+
+def _fake_mongodb(replies):
+    """A listening socket answering each OP_MSG with the next reply document."""
+    bson = pytest.importorskip("bson")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    commands = []
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            for reply in replies:
+                header = acs_health._recv_exactly(conn, 16)
+                length, request_id = int.from_bytes(header[:4], "little"), header[4:8]
+                body = acs_health._recv_exactly(conn, length - 16)
+                commands.append(bson.decode(body[5:]))
+                out = b"\0\0\0\0\0" + bson.encode(reply)
+                conn.sendall(
+                    (16 + len(out)).to_bytes(4, "little")
+                    + b"\x2a\0\0\0"
+                    + request_id
+                    + (2013).to_bytes(4, "little")
+                    + out
+                )
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1], commands
+
+
+def test_mongodb_ping_over_the_wire_reports_the_server_version():
+    port, commands = _fake_mongodb([{"ok": 1.0}, {"ok": 1.0, "version": "7.0.42"}])
+    ok, detail, _, _ = acs_health.check_target(
+        {"name": "m", "type": "mongodb", "uri": f"mongodb://127.0.0.1:{port}/", "timeout": 5}
+    )
+    assert (ok, detail) == (True, "ping ok, server 7.0.42")
+    assert commands == [{"ping": 1, "$db": "admin"}, {"buildInfo": 1, "$db": "admin"}]
+
+
+def test_mongodb_ping_refused_by_the_server_is_unhealthy():
+    port, _ = _fake_mongodb([{"ok": 0.0, "errmsg": "not ready"}])
+    ok, detail, _, _ = acs_health.check_target(
+        {"name": "m", "type": "mongodb", "uri": f"mongodb://127.0.0.1:{port}/", "timeout": 5}
+    )
+    assert not ok
+    assert detail == "RuntimeError: ping failed: not ready"
+
+
+def test_mongodb_down_is_unhealthy():
+    ok, detail, _, _ = acs_health.check_target(
+        {"name": "m", "type": "mongodb", "uri": f"mongodb://127.0.0.1:{_closed_port()}/"}
+    )
+    assert not ok
+    assert "refused" in detail.lower()
