@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
-from stack_support import BIN, PROJECT, PROJECT_DIR, REPO, Run, api_key
+from stack_support import BIN, PROJECT, PROJECT_DIR, REPO, Run, api_key, compose
 
 API = "http://127.0.0.1:8000"  # nginx on the loopback
 RELEASES = PROJECT_DIR / "releases"
@@ -158,44 +158,27 @@ def release_of(run: Run) -> str:
     raise AssertionError(run.proc.stdout[-4000:])
 
 
+def derived_image(tag: str, dockerfile: str) -> None:
+    """Builds `tag` from a Dockerfile given as text (no build context)."""
+    subprocess.run(
+        ["docker", "build", "-q", "-t", tag, "-"],
+        input=dockerfile,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def api_image(deployed):
     """The deployed API image; whatever a test does, its reference names it
     again afterwards and the stack runs it."""
-    ref = json.loads(
-        subprocess.run(
-            [
-                "docker",
-                "compose",
-                "--project-directory",
-                str(PROJECT_DIR),
-                "config",
-                "--format",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )["services"]["api"]["image"]
+    ref = json.loads(compose("config", "--format", "json").stdout)["services"]["api"]["image"]
     original = image_id(ref)
     yield ref, original
     subprocess.run(["docker", "tag", original, ref], check=True)
     if set(api_containers().values()) != {original}:
-        subprocess.run(
-            [
-                "docker",
-                "compose",
-                "--project-directory",
-                str(PROJECT_DIR),
-                "up",
-                "-d",
-                "--wait",
-                "api",
-            ],
-            check=False,
-            capture_output=True,
-        )
+        compose("up", "-d", "--wait", "api", check=False)
 
 
 @pytest.fixture(scope="module")
@@ -203,13 +186,7 @@ def forced_upgrade(api_image):
     """A forced upgrade to a new API image (every container of the project's
     own images replaced), under load."""
     ref, _ = api_image
-    subprocess.run(
-        ["docker", "build", "-q", "-t", NEXT, "-"],
-        input=f"FROM {ref}\nLABEL org.acs.test=upgrade-next\n",
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    derived_image(NEXT, f"FROM {ref}\nLABEL org.acs.test=upgrade-next\n")
     before = api_containers()
     run, load = upgrade(
         "-e", "upgrade_force=true", "-e", json.dumps({"upgrade_images": {"api": NEXT}})
@@ -258,13 +235,7 @@ def broken_image(api_image):
     """An API image that never answers: same image, a command that never
     listens (its health check fails for ever)."""
     ref, _ = api_image
-    subprocess.run(
-        ["docker", "build", "-q", "-t", BROKEN, "-"],
-        input=f'FROM {ref}\nCMD ["sleep", "infinity"]\n',
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    derived_image(BROKEN, f'FROM {ref}\nCMD ["sleep", "infinity"]\n')
     yield BROKEN
     subprocess.run(["docker", "rmi", "-f", BROKEN], check=False, capture_output=True)
 
