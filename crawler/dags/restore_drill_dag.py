@@ -1,14 +1,14 @@
-"""Restore drill on a schedule, through the one backup engine (the package
-module_utils/acs_backup/, shipped as crawler._backup_engine): the newest
-signed backup is restored into a throwaway server (a one-off container from
-the stack's mongodb image on an internal network of its own, removed
-afterwards) and checked against its manifest; the outcome is recorded in the
-backup directory, where the API's acs_restore_drill_* metrics read it.
+"""Restore drill on a schedule. Airflow asks, the host runs it: the drill
+needs the Docker engine (a throwaway server from the stack's mongodb image on
+an internal network of its own, removed afterwards), and Airflow gets no
+Docker socket. So `request` pushes the request's time to the pushgateway,
+Prometheus raises RestoreDrillRequested, and the remediator on the host runs
+playbooks/runbook/restore_drill.yml (the one engine, within its budget, in
+its ledger); `wait` then reads the drill's outcome in the backup directory
+and fails when the drill failed or none ran.
 
 Schedule: ACS_RESTORE_DRILL_SCHEDULE (cron, default 04:30 daily, after the
-03:00 backup); image: ACS_RESTORE_DRILL_IMAGE (default: that of the running
-mongodb service). The task needs the Docker engine (DOCKER_HOST or its
-socket); without it the drill fails, saying so, and is recorded as failed."""
+03:00 backup); ACS_RESTORE_DRILL_WAIT_MINUTES: how long `wait` waits (60)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, task
 
-from crawler.config import Settings
+WAIT_MINUTES = float(os.environ.get("ACS_RESTORE_DRILL_WAIT_MINUTES", "60"))
 
 with DAG(
     dag_id="restore_drill_dag",
@@ -25,18 +25,20 @@ with DAG(
     start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={
-        "owner": "crawler",
-        "retries": 0,
-        "execution_timeout": timedelta(minutes=Settings().backup_task_timeout_minutes),
-    },
+    default_args={"owner": "crawler", "retries": 0},
     tags=["backup"],
 ) as dag:
 
-    @task(task_id="restore_drill")
-    def restore_drill() -> dict:
-        from crawler.dags_support import restore_drill as run_drill
+    @task(task_id="request", execution_timeout=timedelta(minutes=2))
+    def request() -> float:
+        from crawler.dags_support import request_restore_drill
 
-        return run_drill()
+        return request_restore_drill()
 
-    restore_drill()
+    @task(task_id="wait", execution_timeout=timedelta(minutes=WAIT_MINUTES + 5))
+    def wait(requested: float) -> dict:
+        from crawler.dags_support import wait_for_restore_drill
+
+        return wait_for_restore_drill(requested, timeout=WAIT_MINUTES * 60)
+
+    wait(request())

@@ -137,21 +137,74 @@ class RestoreDrillFailed(RuntimeError):
     """The drill ran and a check failed (its outcome is recorded all the same)."""
 
 
-def restore_drill(settings: Settings | None = None) -> dict:
-    """The engine's restore drill of the newest signed backup; raises when it failed."""
-    from crawler import backup as engine
+class RestoreDrillNotRun(RuntimeError):
+    """No drill answered the request in time (remediator away, breaker open)."""
+
+
+# The request's metric: the remediator runs playbooks/runbook/restore_drill.yml
+# when it is newer than the last drill (alert RestoreDrillRequested).
+DRILL_REQUEST_METRIC = "acs_restore_drill_requested_timestamp_seconds"
+
+
+def request_restore_drill(settings: Settings | None = None, now: float | None = None) -> float:
+    """Asks for a drill; returns the request's time (epoch seconds).
+
+    The drill needs the Docker engine (a throwaway server), which Airflow is
+    not given: the request goes to the pushgateway, Prometheus turns it into
+    the RestoreDrillRequested alert, and the host's remediator runs the
+    drill's playbook (the one engine, module mongodb_restore_drill), within
+    its budget and with its ledger entry."""
+    import time
+
+    from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
     settings = settings or Settings()
-    result = engine.restore_drill(
-        str(settings.backup_dir),
-        image=os.environ.get("ACS_RESTORE_DRILL_IMAGE") or None,
-        project=os.environ.get("COMPOSE_PROJECT_NAME") or None,
+    if not settings.pushgateway_url:
+        raise RestoreDrillNotRun("PUSHGATEWAY_URL is not set: no drill can be requested")
+    requested = time.time() if now is None else now
+    reg = CollectorRegistry()
+    Gauge(DRILL_REQUEST_METRIC, "When a restore drill was last asked for", registry=reg).set(
+        requested
     )
-    result = json.loads(json.dumps(result, default=str))
-    if result["result"] != "passed":
-        failed = [c for c in result["checks"] if c["status"] == "failed"]
-        raise RestoreDrillFailed(
-            f"restore drill of {result['backup'] or '(no backup)'} failed: "
-            + "; ".join(f"{c['name']}: {c['detail']}" for c in failed)
+    push_to_gateway(settings.pushgateway_url, job="restore_drill", registry=reg)
+    return requested
+
+
+def wait_for_restore_drill(
+    requested: float,
+    settings: Settings | None = None,
+    timeout: float = 3600.0,
+    poll: float = 10.0,
+) -> dict:
+    """The first drill that started after ``requested``, once it finished;
+    raises when it failed or when none ran within ``timeout`` seconds."""
+    import time
+    from datetime import datetime
+
+    from crawler._backup_engine.drill import last_drill
+
+    settings = settings or Settings()
+    deadline = time.monotonic() + timeout
+    while True:
+        last = (last_drill(str(settings.backup_dir)) or {}).get("last") or {}
+        started = last.get("started_at")
+        if (
+            started
+            and datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() >= requested
+        ):
+            break
+        if time.monotonic() >= deadline:
+            raise RestoreDrillNotRun(
+                f"no restore drill started within {timeout:.0f} s of the request: is the "
+                "remediator running (python -m ops remediator status) and its restore_drill "
+                "breaker closed? The drill also runs by hand: playbooks/runbook/restore_drill.yml"
+            )
+        time.sleep(poll)
+    if last.get("result") != "passed":
+        detail = (
+            "; ".join(str(f) for f in last.get("failed_checks") or []) or "see GET /api/backup/"
         )
-    return result
+        raise RestoreDrillFailed(
+            f"restore drill of {last.get('backup') or '(no backup)'} failed: {detail}"
+        )
+    return last

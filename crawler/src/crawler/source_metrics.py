@@ -130,6 +130,16 @@ def drill_families(record: dict) -> list[Metric]:
                 1 if last.get("result") == "passed" else 0,
             )
         )
+        if last.get("finished_at"):
+            # Compared with acs_restore_drill_requested_timestamp_seconds (the
+            # DAG's request) by the RestoreDrillRequested alert.
+            families.append(
+                _gauge(
+                    "acs_restore_drill_last_run_timestamp_seconds",
+                    "End of the last restore drill, passed or failed",
+                    _parse_iso(last["finished_at"]).timestamp(),
+                )
+            )
         families.append(
             _gauge(
                 "acs_restore_drill_duration_seconds",

@@ -301,18 +301,28 @@ def test_an_encrypted_s3_copy_is_drilled_with_the_offline_identity(mongo_uri, se
     assert result["result"] == "passed", result["checks"]
 
 
-def test_the_dag_task_drills_through_the_same_engine(backup, monkeypatch):
-    from crawler.dags_support import RestoreDrillFailed, restore_drill
+def test_the_dag_waits_for_the_drill_it_asked_for_and_fails_with_it(backup, monkeypatch):
+    """The DAG's `wait` task: a drill recorded before the request does not
+    count; the first one after it does, and its failure is the task's."""
+    import time
+
+    from crawler.dags_support import RestoreDrillFailed, RestoreDrillNotRun, wait_for_restore_drill
 
     made, backup_dir = backup
     monkeypatch.setenv("BACKUP_DIR", str(backup_dir))
-    monkeypatch.setenv("ACS_RESTORE_DRILL_IMAGE", IMAGE)
-    assert restore_drill()["result"] == "passed"
+    assert drill(backup_dir)["result"] == "passed"
+    requested = time.time()
+    with pytest.raises(RestoreDrillNotRun, match="no restore drill started within 1 s"):
+        wait_for_restore_drill(requested, timeout=1, poll=0.2)
+    assert drill(backup_dir)["result"] == "passed"
+    assert wait_for_restore_drill(requested, timeout=1)["result"] == "passed"
     with open(made["path"], "r+b") as handle:
         handle.truncate(100)
+    requested = time.time()
+    drill(backup_dir)
     with pytest.raises(
         RestoreDrillFailed, match=f"restore drill of {made['name']} failed: archive"
     ):
-        restore_drill()
+        wait_for_restore_drill(requested, timeout=1)
     record = engine.last_drill(str(backup_dir))
     assert record["last"]["result"] == "failed" and record["last_passed"]["result"] == "passed"

@@ -74,7 +74,7 @@ def test_dag_files_import_and_follow_sources(
     assert alpha["downstream"]["heal"] == ["push_metrics"]
     assert "30 2 * * *" in bag["dags"]["backup_dag"]["schedule"]
     assert "15 5 * * *" in bag["dags"]["restore_drill_dag"]["schedule"]
-    assert bag["dags"]["restore_drill_dag"]["tasks"] == ["restore_drill"]
+    assert bag["dags"]["restore_drill_dag"]["tasks"] == ["request", "wait"]
     # no task can hang forever: the crawl ones as configured, the backup by default
     assert set(alpha["execution_timeout"].values()) == {45 * 60}
     assert bag["dags"]["backup_dag"]["execution_timeout"] == {"backup": 60 * 60}

@@ -262,3 +262,49 @@ def test_an_upgrade_to_a_broken_api_image_rolls_back_by_itself(api_image, broken
     assert set(api_containers().values()) == {original}
     assert image_id(ref) == original, "the reference names the previous image again"
     assert json.loads((RELEASES / "current.json").read_text())["id"] == release["previous"]
+
+
+UNREACHABLE = "acs/crawler:upgrade-test-unreachable"
+
+
+@pytest.fixture()
+def unreachable_image(api_image):
+    """An API image that passes its own health check (it listens on the
+    container's loopback) but that nginx cannot reach: it gets through the
+    readiness check, takes the old replicas' place, and only the watch sees
+    it fail."""
+    ref, _ = api_image
+    derived_image(
+        UNREACHABLE,
+        f'FROM {ref}\nCMD ["uvicorn", "crawler.api.app:app", "--host", "127.0.0.1", "--port", "8000"]\n',
+    )
+    yield UNREACHABLE
+    subprocess.run(["docker", "rmi", "-f", UNREACHABLE], check=False, capture_output=True)
+
+
+def test_an_upgrade_the_watch_finds_failing_is_rolled_back_past_the_broken_replicas(
+    api_image, unreachable_image
+):
+    """The rollback after the replacement: the broken replicas hold the old
+    names and are unhealthy to nginx; the release's replicas start next to
+    them, and only their health is waited for."""
+    ref, original = api_image
+    run, load = upgrade(
+        "-e",
+        json.dumps({"upgrade_images": {"api": unreachable_image}}),
+        "-e",
+        "upgrade_backup=false",
+    )
+    print(f"\nunreachable upgrade: {run.seconds:.1f} s; {load.report()}")
+    assert run.proc.returncode != 0, run.proc.stdout[-4000:]
+    assert "rolled back to" in run.proc.stdout, run.proc.stdout[-6000:]
+    release = record(release_of(run))
+    print(f"release {release['id']}: rollback {release['rollback']}")
+    assert release["status"] == "rolled_back"
+    assert "Watch" in release["rollback"]["reason"], release["rollback"]
+    # Requests failed between the old replicas' stop and the rollback (the
+    # price of an image only the watch can judge); the release serves again.
+    assert set(api_containers().values()) == {original}
+    assert image_id(ref) == original
+    for _ in range(20):
+        assert requests.get(f"{API}/health", timeout=10).status_code == 200

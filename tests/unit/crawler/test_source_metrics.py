@@ -266,6 +266,9 @@ def test_restore_drill_gauges_come_from_the_drill_record(tmp_path):
     got = {f.name: f.samples[0].value for f in drill_families(drill.last_drill(str(tmp_path)))}
     assert got == {
         "acs_restore_drill_success": 0,
+        "acs_restore_drill_last_run_timestamp_seconds": datetime(
+            2026, 12, 2, 3, tzinfo=UTC
+        ).timestamp(),
         "acs_restore_drill_duration_seconds": 9.5,
         "acs_restore_drill_last_success_timestamp_seconds": datetime(
             2026, 12, 1, 3, tzinfo=UTC

@@ -321,6 +321,43 @@ def cases(d: dict, project: str) -> list[dict]:
     c.fault("RestoreDrillMissing", "no drill ever passed", other, max_age, {}, never, step=600)
     c.quiet("RestoreDrillMissing", "a drill passed", {verified: up(0)}, max_age + 600, step=600)
 
+    # A drill requested by the DAG: until a drill has ended after the request.
+    requested = 'acs_restore_drill_requested_timestamp_seconds{job="pushgateway",instance="pushgateway:9091"}'
+    last_run = 'acs_restore_drill_last_run_timestamp_seconds{job="api",instance="api-1"}'
+    asked = "A restore drill was requested (restore_drill_dag) and has not run yet"
+
+    def asked_at_20s(end, step):
+        return f"900 900 2000x{end // step - 2}"
+
+    def first_asked_at_20s(end, step):
+        return f"_ _ 2000x{end // step - 2}"
+
+    c.fault(
+        "RestoreDrillRequested",
+        "asked after the last drill",
+        {requested: asked_at_20s, last_run: up(1000)},
+        0,
+        {},
+        asked,
+        lag=20,
+    )
+    c.fault(
+        "RestoreDrillRequested",
+        "asked, no drill ever ran",
+        {requested: first_asked_at_20s},
+        0,
+        {},
+        asked,
+        lag=20,
+    )
+    c.quiet(
+        "RestoreDrillRequested",
+        "the drill ran after the request",
+        {requested: up(900), last_run: up(1000)},
+        600,
+    )
+    c.quiet("RestoreDrillRequested", "never asked", {last_run: up(1000)}, 600)
+
     # The pushgateway and the remediator
     pgw = 'up{job="pushgateway",instance="pushgateway:9091"}'
     c.fault(

@@ -75,6 +75,11 @@ CONTRACT: dict[str, dict[str, str]] = {
         "procedure": "restore_drill",
         "remediation": "manual",
     },
+    "RestoreDrillRequested": {
+        "severity": "info",
+        "procedure": "restore_drill",
+        "remediation": "auto",
+    },
     "PushgatewayDown": {"severity": "warning", "remediation": "manual"},
     "RemediatorBreakerOpen": {"severity": "critical", "remediation": "manual"},
     "RemediatorDown": {"severity": "warning", "remediation": "manual"},
