@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import alertmanager_silence
 import pytest
 import requests
 from stack_support import AIRFLOW, airflow_auth, api_key, wait_for_dag
@@ -33,6 +34,35 @@ def follow(path: str, headers: dict, done, timeout: float, what: str) -> dict:
         time.sleep(3)
 
 
+def other_incidents() -> list[str]:
+    """Alerts the remediator would act on, but the drill's request."""
+    answer = requests.get(
+        "http://127.0.0.1:9090/api/v1/query",
+        params={"query": 'ALERTS{alertstate="firing", remediation="auto"}'},
+        timeout=5,
+    )
+    answer.raise_for_status()
+    names = [r["metric"]["alertname"] for r in answer.json()["data"]["result"]]
+    return [n for n in names if n != "RestoreDrillRequested"]
+
+
+@pytest.fixture()
+def remediator_acting(deployed):
+    """The suite's pause (tests/conftest.py) lifted for this test, once the
+    earlier tests' faults no longer fire; put back afterwards."""
+    deadline = time.monotonic() + 480
+    while other_incidents():
+        if time.monotonic() > deadline:
+            pytest.fail(f"earlier faults still fire: {other_incidents()}")
+        time.sleep(10)
+    lifted, others = alertmanager_silence.resume()
+    if others:
+        pytest.fail(f"the remediator is paused by a person's silence: {others[0]['comment']}")
+    yield
+    if lifted:
+        alertmanager_silence.pause("pytest: faults injected for manual runbook runs")
+
+
 @pytest.fixture()
 def fresh_backup(deployed):
     """A backup made now through the API (its job followed to the end)."""
@@ -49,7 +79,9 @@ def fresh_backup(deployed):
     return done["result"]["name"]
 
 
-def test_the_scheduled_drill_runs_on_the_host_and_the_dag_reports_it(fresh_backup):
+def test_the_scheduled_drill_runs_on_the_host_and_the_dag_reports_it(
+    fresh_backup, remediator_acting
+):
     auth = airflow_auth()
     wait_for_dag(DAG, auth)
     asked = datetime.now(UTC)
