@@ -184,7 +184,7 @@ def test_prometheus_config_passes_promtool(rendered_official):
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "18 rules found" in proc.stdout
+    assert "19 rules found" in proc.stdout
     jobs = [
         j["job_name"]
         for j in rendered_official.yaml("monitoring/prometheus/prometheus.yml")["scrape_configs"]
