@@ -136,3 +136,17 @@ def wait_for_dag(dag_id: str, auth: dict, timeout: float = 240) -> dict:
         if time.monotonic() > deadline:
             pytest.fail(f"the DAG processor did not create {dag_id}: {dag.text[:300]}")
         time.sleep(5)
+
+
+def trigger_dag(dag_id: str, auth: dict) -> str:
+    """A manual run of the DAG (Airflow's REST API); its run id."""
+    import requests
+
+    run = requests.post(
+        f"{AIRFLOW}/api/v2/dags/{dag_id}/dagRuns",
+        headers=auth,
+        json={"logical_date": None, "conf": {}},
+        timeout=10,
+    )
+    assert run.status_code in (200, 201), run.text
+    return run.json()["dag_run_id"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import alertmanager_silence
 import pytest
 import requests
-from stack_support import AIRFLOW, airflow_auth, api_key, wait_for_dag
+from stack_support import AIRFLOW, airflow_auth, api_key, trigger_dag, wait_for_dag
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -85,14 +85,7 @@ def test_the_scheduled_drill_runs_on_the_host_and_the_dag_reports_it(
     auth = airflow_auth()
     wait_for_dag(DAG, auth)
     asked = datetime.now(UTC)
-    run = requests.post(
-        f"{AIRFLOW}/api/v2/dags/{DAG}/dagRuns",
-        headers=auth,
-        json={"logical_date": None, "conf": {}},
-        timeout=10,
-    )
-    assert run.status_code in (200, 201), run.text
-    run_id = run.json()["dag_run_id"]
+    run_id = trigger_dag(DAG, auth)
     # Triggered runs of a paused DAG wait; the deploy leaves it unpaused.
     assert (
         requests.get(f"{AIRFLOW}/api/v2/dags/{DAG}", headers=auth, timeout=10).json()["is_paused"]

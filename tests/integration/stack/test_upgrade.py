@@ -169,6 +169,17 @@ def derived_image(tag: str, dockerfile: str) -> None:
     )
 
 
+def rolled_back(run: Run, load: Load, what: str) -> dict:
+    """The attempt failed, said it rolled back, and is recorded so; its record."""
+    print(f"\n{what}: {run.seconds:.1f} s; {load.report()}")
+    assert run.proc.returncode != 0, run.proc.stdout[-4000:]
+    assert "rolled back to" in run.proc.stdout, run.proc.stdout[-6000:]
+    release = record(release_of(run))
+    print(f"release {release['id']}: rollback {release['rollback']}")
+    assert release["status"] == "rolled_back"
+    return release
+
+
 @pytest.fixture(scope="module")
 def api_image(deployed):
     """The deployed API image; whatever a test does, its reference names it
@@ -251,12 +262,7 @@ def test_an_upgrade_to_a_broken_api_image_rolls_back_by_itself(api_image, broken
         "-e",
         "upgrade_backup=false",
     )
-    print(f"\nbroken upgrade: {run.seconds:.1f} s; {load.report()}")
-    assert run.proc.returncode != 0, run.proc.stdout[-4000:]
-    assert "rolled back to" in run.proc.stdout, run.proc.stdout[-6000:]
-    release = record(release_of(run))
-    print(f"release {release['id']}: rollback {release['rollback']}")
-    assert release["status"] == "rolled_back"
+    release = rolled_back(run, load, "broken upgrade")
     # The old version kept serving: no request failed, and it still runs.
     assert load.failed == [], load.failed[:20]
     assert set(api_containers().values()) == {original}
@@ -295,12 +301,7 @@ def test_an_upgrade_the_watch_finds_failing_is_rolled_back_past_the_broken_repli
         "-e",
         "upgrade_backup=false",
     )
-    print(f"\nunreachable upgrade: {run.seconds:.1f} s; {load.report()}")
-    assert run.proc.returncode != 0, run.proc.stdout[-4000:]
-    assert "rolled back to" in run.proc.stdout, run.proc.stdout[-6000:]
-    release = record(release_of(run))
-    print(f"release {release['id']}: rollback {release['rollback']}")
-    assert release["status"] == "rolled_back"
+    release = rolled_back(run, load, "unreachable upgrade")
     assert "Watch" in release["rollback"]["reason"], release["rollback"]
     # Requests failed between the old replicas' stop and the rollback (the
     # price of an image only the watch can judge); the release serves again.
