@@ -5,7 +5,8 @@ Docker socket. So `request` pushes the request's time to the pushgateway,
 Prometheus raises RestoreDrillRequested, and the remediator on the host runs
 playbooks/runbook/restore_drill.yml (the one engine, within its budget, in
 its ledger); `wait` then reads the drill's outcome in the backup directory
-and fails when the drill failed or none ran.
+and fails when the drill failed or none ran. Without any backup yet (a new
+stack) both are skipped.
 
 Schedule: ACS_RESTORE_DRILL_SCHEDULE (cron, default 04:30 daily, after the
 03:00 backup); ACS_RESTORE_DRILL_WAIT_MINUTES: how long `wait` waits (60)."""
@@ -31,9 +32,14 @@ with DAG(
 
     @task(task_id="request", execution_timeout=timedelta(minutes=2))
     def request() -> float:
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from crawler.dags_support import request_restore_drill
 
-        return request_restore_drill()
+        requested = request_restore_drill()
+        if requested is None:
+            raise AirflowSkipException("no backup to drill yet (backup_dag makes the first)")
+        return requested
 
     @task(task_id="wait", execution_timeout=timedelta(minutes=WAIT_MINUTES + 5))
     def wait(requested: float) -> dict:

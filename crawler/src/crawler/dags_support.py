@@ -146,8 +146,13 @@ class RestoreDrillNotRun(RuntimeError):
 DRILL_REQUEST_METRIC = "acs_restore_drill_requested_timestamp_seconds"
 
 
-def request_restore_drill(settings: Settings | None = None, now: float | None = None) -> float:
-    """Asks for a drill; returns the request's time (epoch seconds).
+def request_restore_drill(
+    settings: Settings | None = None, now: float | None = None
+) -> float | None:
+    """Asks for a drill; returns the request's time (epoch seconds), or None
+    without asking when there is no backup to drill yet (a new stack: the
+    first run comes when the DAG is unpaused; RestoreDrillMissing covers the
+    time until the first backup).
 
     The drill needs the Docker engine (a throwaway server), which Airflow is
     not given: the request goes to the pushgateway, Prometheus turns it into
@@ -158,9 +163,13 @@ def request_restore_drill(settings: Settings | None = None, now: float | None = 
 
     from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
+    from crawler import backup as engine
+
     settings = settings or Settings()
     if not settings.pushgateway_url:
         raise RestoreDrillNotRun("PUSHGATEWAY_URL is not set: no drill can be requested")
+    if engine.engine().last_good_backup(str(settings.backup_dir), ("pre-restore",)) is None:
+        return None
     requested = time.time() if now is None else now
     reg = CollectorRegistry()
     Gauge(DRILL_REQUEST_METRIC, "When a restore drill was last asked for", registry=reg).set(

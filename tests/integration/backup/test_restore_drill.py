@@ -326,3 +326,14 @@ def test_the_dag_waits_for_the_drill_it_asked_for_and_fails_with_it(backup, monk
         wait_for_restore_drill(requested, timeout=1)
     record = engine.last_drill(str(backup_dir))
     assert record["last"]["result"] == "failed" and record["last_passed"]["result"] == "passed"
+
+
+def test_no_drill_is_asked_for_before_the_first_backup(tmp_path, monkeypatch):
+    """A new stack: the DAG's first run (when the deploy unpauses it) finds no
+    backup and asks for nothing; with a backup it would push to this closed
+    port and fail."""
+    from crawler.dags_support import request_restore_drill
+
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path))
+    monkeypatch.setenv("PUSHGATEWAY_URL", "http://127.0.0.1:9")
+    assert request_restore_drill() is None
