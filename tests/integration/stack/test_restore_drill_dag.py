@@ -108,11 +108,17 @@ def test_the_scheduled_drill_runs_on_the_host_and_the_dag_reports_it(
     last = drill["last"]
     assert last["backup"] == fresh_backup and last["result"] == "passed", drill
     assert datetime.fromisoformat(last["started_at"].replace("Z", "+00:00")) > asked
-    # The remediator ran it, and its ledger says so.
-    with sqlite3.connect(f"file:{LEDGER}?mode=ro", uri=True) as db:
-        rows = db.execute(
-            "SELECT outcome FROM actions WHERE procedure = 'restore_drill' AND started_at >= ?",
-            (asked.timestamp(),),
-        ).fetchall()
+    # The remediator ran it, and its ledger says so once it verified the
+    # drill (the DAG's task may see the drill's record before that).
+    deadline = time.monotonic() + 360
+    while True:
+        with sqlite3.connect(f"file:{LEDGER}?mode=ro", uri=True) as db:
+            rows = db.execute(
+                "SELECT outcome FROM actions WHERE procedure = 'restore_drill' AND started_at >= ?",
+                (asked.timestamp(),),
+            ).fetchall()
+        if (rows and rows[-1][0] != "running") or time.monotonic() > deadline:
+            break
+        time.sleep(3)
     # "succeeded": run, and verified (the drill's end seen by Prometheus).
     assert rows and rows[-1][0] == "succeeded", rows
