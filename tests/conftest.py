@@ -22,4 +22,4 @@ def remediator_paused():
         return
     silence = alertmanager_silence.pause("pytest: faults injected for manual runbook runs")
     yield silence
-    alertmanager_silence.resume()
+    alertmanager_silence.resume(own_only=True)

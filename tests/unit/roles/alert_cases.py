@@ -356,6 +356,12 @@ def cases(d: dict, project: str) -> list[dict]:
         {requested: up(900), last_run: up(1000)},
         600,
     )
+    c.quiet(
+        "RestoreDrillRequested",
+        "the drill ran, then the API is not scraped (down) for a while",
+        {requested: up(900), last_run: lambda end, step: f"1000x6 _x{end // step}"},
+        300,
+    )
     c.quiet("RestoreDrillRequested", "never asked", {last_run: up(1000)}, 600)
 
     # The pushgateway and the remediator
