@@ -7,6 +7,8 @@ import contextlib
 import json
 import logging
 import os
+import time
+from datetime import datetime
 from pathlib import Path
 
 from pymongo.errors import PyMongoError
@@ -159,8 +161,6 @@ def request_restore_drill(
     the RestoreDrillRequested alert, and the host's remediator runs the
     drill's playbook (the one engine, module mongodb_restore_drill), within
     its budget and with its ledger entry."""
-    import time
-
     from prometheus_client import CollectorRegistry, Gauge, push_to_gateway
 
     from crawler import backup as engine
@@ -187,9 +187,6 @@ def wait_for_restore_drill(
 ) -> dict:
     """The first drill that started after ``requested``, once it finished;
     raises when it failed or when none ran within ``timeout`` seconds."""
-    import time
-    from datetime import datetime
-
     from crawler._backup_engine.drill import last_drill
 
     settings = settings or Settings()
