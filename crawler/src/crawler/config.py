@@ -48,6 +48,14 @@ class Settings:
     browser_pages_per_session: int = field(
         default_factory=lambda: int(os.environ.get("CRAWLER_PAGES_PER_SESSION", "50"))
     )
+    # Images, fonts and media are not fetched by the browser (fetch/page_load.py):
+    # extraction reads the DOM only. "false" loads pages whole.
+    browser_block_resources: bool = field(
+        default_factory=lambda: (
+            os.environ.get("CRAWLER_BROWSER_BLOCK_RESOURCES", "true").strip().lower()
+            not in ("0", "false", "no", "off")
+        )
+    )
     spool_dir: Path = field(
         default_factory=lambda: Path(os.environ.get("CRAWLER_SPOOL_DIR", "/var/lib/crawler/spool"))
     )

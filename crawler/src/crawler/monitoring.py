@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crawler import repository
-from crawler.fetch.browser import GridClient
+from crawler.fetch.grid import GridClient
 from crawler.storage import Spool, Storage, now
 
 DEGRADED_RATE = 0.1

@@ -27,7 +27,7 @@ from crawler._backup_engine.listing import scan_backups
 from crawler._backup_engine.marker import restore_in_progress
 from crawler.api.airflow import auth_headers
 from crawler.config import Settings
-from crawler.fetch.browser import GridClient
+from crawler.fetch.grid import GridClient
 
 log = logging.getLogger(__name__)
 

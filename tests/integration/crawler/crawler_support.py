@@ -95,6 +95,20 @@ setTimeout(function () {
 }, 50);
 </script></body></html>"""
 
+# A page as a real site serves it: an image, a web font in use, a video, and
+# the content rendered a while after the load event.
+MEDIA_PAGE = """<!doctype html><html><head><title>media</title>
+<style>@font-face { font-family: Site; src: url(/assets/site.woff2) format("woff2"); }
+body { font-family: Site, sans-serif; }</style></head>
+<body><img src="/assets/logo.png" alt="logo"><video src="/assets/clip.mp4" preload="auto"></video>
+<div id="root"></div>
+<script>
+setTimeout(function () {
+  var h = document.createElement('h1'); h.className = 'title'; h.textContent = 'Rendered {name}';
+  document.getElementById('root').appendChild(h);
+}, {delay});
+</script></body></html>"""
+
 
 class Site:
     def __init__(self):
@@ -168,6 +182,14 @@ def make_handler(site: Site):
                 )
             if path.startswith("/js/"):
                 return self.send(200, JS_PAGE.replace("{name}", path.rsplit("/", 1)[1]))
+            if path.startswith("/media/"):
+                # /media/NAME or /media/NAME/DELAY_MS
+                name, _, delay = path[len("/media/") :].partition("/")
+                page = MEDIA_PAGE.replace("{name}", name).replace("{delay}", delay or "300")
+                return self.send(200, page)
+            if path.startswith("/assets/"):
+                ctype = {"png": "image/png", "woff2": "font/woff2", "mp4": "video/mp4"}
+                return self.send(200, "x" * 2048, ctype=ctype[path.rsplit(".", 1)[1]])
             if path.startswith("/changing/"):
                 name = path.rsplit("/", 1)[1]
                 if site.state["version"] == 1:

@@ -14,6 +14,12 @@ from crawler.fetch.browser import GridClient, PlaywrightFetcher, SeleniumFetcher
 pytestmark = pytest.mark.integration
 
 
+def rendered(html: str, name: str) -> bool:
+    """The heading the page's script adds is in the DOM (its text alone is
+    also in the script)."""
+    return f'<h1 class="title">Rendered {name}</h1>' in html
+
+
 def free_slots_settle(hub: str, expect: int = 3, timeout: float = 15.0) -> int:
     """The hub frees a slot a moment after the session's DELETE: poll."""
     import time
@@ -41,7 +47,8 @@ def test_selenium_renders_javascript_and_bounds_sessions(selenium_grid, site):
     try:
         assert f.limit == 3  # asked for 5, the Grid has 3 free slots
         pages = [f.fetch_sync(f"{site.base}/js/p{i}") for i in range(5)]
-        assert all("Rendered p" in p.text for p in pages)
+        # the element the script made (the script's own text holds the words too)
+        assert all(rendered(p.text, f"p{i}") for i, p in enumerate(pages))
         # one session at a time here, restarted after every 2 pages: 3 sessions for 5 pages
         assert f.sessions_started == 3
     finally:
@@ -105,5 +112,60 @@ def test_playwright_engine_renders_the_same_page(site):
             return await asyncio.gather(*(f.fetch(f"{site.base}/js/w{i}") for i in range(3)))
 
     pages = asyncio.run(go())
-    assert [f"Rendered w{i}" in p.text for i, p in enumerate(pages)] == [True] * 3
+    assert [rendered(p.text, f"w{i}") for i, p in enumerate(pages)] == [True] * 3
     assert all(p.mode == "browser" and p.status == 200 for p in pages)
+
+
+def assets_fetched(site) -> list[str]:
+    return sorted(path for path in site.hits if path.startswith("/assets/"))
+
+
+@pytest.mark.parametrize("block", [True, False], ids=["blocking", "loading-whole"])
+def test_selenium_skips_images_fonts_and_media_the_extraction_never_reads(
+    selenium_grid, site, block
+):
+    f = SeleniumFetcher(
+        selenium_grid, max_sessions=1, wait_selectors=["h1.title"], block_resources=block
+    )
+    f.start()
+    try:
+        page = f.fetch_sync(f"{site.base}/media/a")
+    finally:
+        f.close()
+    # rendered 300 ms after the load event: the wait saw it appear either way
+    assert rendered(page.text, "a")
+    if block:
+        assert assets_fetched(site) == []
+    else:
+        assert "/assets/logo.png" in assets_fetched(site)
+    assert free_slots_settle(selenium_grid) == 3
+
+
+def test_selenium_page_without_its_selector_is_returned_after_the_wait(selenium_grid, site):
+    # The content never comes within the wait: the page is returned as it is
+    # and extraction reports the missing field (not a timeout error).
+    f = SeleniumFetcher(
+        selenium_grid, max_sessions=1, page_timeout=2, wait_selectors=["h1.title", "h2.headline"]
+    )
+    f.start()
+    try:
+        page = f.fetch_sync(f"{site.base}/media/late/60000")
+    finally:
+        f.close()
+    assert page.status == 200 and not rendered(page.text, "late") and 'id="root"' in page.text
+
+
+@pytest.mark.parametrize("block", [True, False], ids=["blocking", "loading-whole"])
+def test_playwright_skips_images_fonts_and_media_too(site, block):
+    async def go():
+        async with PlaywrightFetcher(
+            "/usr/bin/chromium", wait_selectors=["h2.none", "h1.title"], block_resources=block
+        ) as f:
+            return await f.fetch(f"{site.base}/media/b")
+
+    page = asyncio.run(go())
+    assert rendered(page.text, "b")  # any of the selectors, not the first one only
+    if block:
+        assert assets_fetched(site) == []
+    else:
+        assert "/assets/logo.png" in assets_fetched(site)

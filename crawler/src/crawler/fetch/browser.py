@@ -13,10 +13,17 @@ import logging
 import threading
 import time
 
-import requests
-
 from crawler.errors import CrawlError, ErrorCode
 from crawler.fetch import Page
+from crawler.fetch.grid import GridClient
+from crawler.fetch.page_load import (
+    BLOCKED_RESOURCE_TYPES,
+    CHROME_BLOCK_ARGS,
+    CHROME_BLOCK_PREFS,
+    FOUND_ANY_JS,
+    WAIT_FOR_ANY_JS,
+    block_with_devtools,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,76 +36,6 @@ CHROME_ARGS = [
 ]
 
 
-class GridClient:
-    def __init__(self, hub_url: str, timeout: float = 5.0):
-        self.hub_url = hub_url.rstrip("/")
-        self.timeout = timeout
-
-    def status(self) -> dict:
-        """ready, total/free slots and queue length, from the hub's /status
-        (and /graphql for the queue, when it answers)."""
-        try:
-            r = requests.get(f"{self.hub_url}/status", timeout=self.timeout)
-            r.raise_for_status()
-            value = r.json().get("value", {})
-        except (requests.RequestException, ValueError) as exc:
-            return {
-                "reachable": False,
-                "ready": False,
-                "total_slots": 0,
-                "free_slots": 0,
-                "queue": None,
-                "error": str(exc),
-            }
-        total = free = 0
-        nodes = value.get("nodes", [])
-        for node in nodes:
-            if node.get("availability", "UP") != "UP":
-                continue
-            # a node offers a slot per detected browser and session, but runs
-            # at most maxSessions sessions at once: count that, not the slots
-            slots = [
-                s
-                for s in node.get("slots", [])
-                if (s.get("stereotype") or {}).get("browserName", "chrome")
-                in ("chrome", "chromium")
-            ]
-            used = sum(1 for s in node.get("slots", []) if s.get("session"))
-            cap = node.get("maxSessions") or len(slots)
-            total += min(len(slots), cap)
-            free += max(0, min(len(slots) - used, cap - used))
-        queue = None
-        try:
-            g = requests.post(
-                f"{self.hub_url}/graphql",
-                json={"query": "{ grid { sessionQueueSize } }"},
-                timeout=self.timeout,
-            )
-            queue = g.json()["data"]["grid"]["sessionQueueSize"]
-        except (requests.RequestException, ValueError, KeyError, TypeError):
-            pass
-        return {
-            "reachable": True,
-            "ready": bool(value.get("ready")),
-            "total_slots": total,
-            "free_slots": free,
-            "queue": queue,
-            "nodes": len(nodes),
-        }
-
-    def wait_for_capacity(
-        self, need: int = 1, timeout: float = 60.0, interval: float = 1.0
-    ) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            st = self.status()
-            if st["ready"] and st["free_slots"] >= need and not st.get("queue"):
-                return st
-            if time.monotonic() >= deadline:
-                raise CrawlError(ErrorCode.BROWSER, f"no Grid capacity within {timeout:.0f}s: {st}")
-            time.sleep(interval)
-
-
 class _Session:
     def __init__(self, driver):
         self.driver = driver
@@ -107,8 +44,9 @@ class _Session:
 
 class _SessionLimits:
     """What both browser fetchers bound the same way: sessions at once, pages
-    per session (a browser is recycled after that many), page timeout, and the
-    selectors a page load waits for."""
+    per session (a browser is recycled after that many), page timeout, the
+    selectors a page load waits for, and whether images, fonts and media are
+    skipped (fetch/page_load.py)."""
 
     def _set_limits(
         self,
@@ -116,11 +54,15 @@ class _SessionLimits:
         pages_per_session: int,
         page_timeout: float,
         wait_selectors: list[str] | None,
+        block_resources: bool = True,
     ) -> None:
         self.max_sessions = max_sessions
         self.pages_per_session = pages_per_session
         self.page_timeout = page_timeout
         self.wait_selectors = wait_selectors or []
+        self.block_resources = block_resources
+        # How long a loaded page may take to show a required element.
+        self.selector_wait = min(10.0, page_timeout)
 
 
 class SeleniumFetcher(_SessionLimits):
@@ -136,12 +78,15 @@ class SeleniumFetcher(_SessionLimits):
         pages_per_session: int = 50,
         page_timeout: float = 30.0,
         wait_selectors: list[str] | None = None,
+        block_resources: bool = True,
         capacity_timeout: float = 60.0,
         binary_location: str | None = None,
     ):
         self.grid = GridClient(hub_url)
         self.hub_url = hub_url.rstrip("/")
-        self._set_limits(max_sessions, pages_per_session, page_timeout, wait_selectors)
+        self._set_limits(
+            max_sessions, pages_per_session, page_timeout, wait_selectors, block_resources
+        )
         self.capacity_timeout = capacity_timeout
         self.binary_location = binary_location
         self._idle: list[_Session] = []
@@ -163,11 +108,18 @@ class SeleniumFetcher(_SessionLimits):
         opts = webdriver.ChromeOptions()
         for a in CHROME_ARGS:
             opts.add_argument(a)
+        if self.block_resources:
+            for a in CHROME_BLOCK_ARGS:
+                opts.add_argument(a)
+            opts.add_experimental_option("prefs", CHROME_BLOCK_PREFS)
         if self.binary_location:
             opts.binary_location = self.binary_location
         opts.page_load_strategy = "normal"
         drv = webdriver.Remote(command_executor=self.hub_url, options=opts)
         drv.set_page_load_timeout(self.page_timeout)
+        drv.set_script_timeout(self.selector_wait + 5)
+        if self.block_resources:
+            block_with_devtools(drv)  # fonts and media too, where the Grid forwards it
         self.sessions_started += 1
         return drv
 
@@ -211,8 +163,6 @@ class SeleniumFetcher(_SessionLimits):
 
     def fetch_sync(self, url: str) -> Page:
         from selenium.common.exceptions import TimeoutException, WebDriverException
-        from selenium.webdriver.common.by import By
-        from selenium.webdriver.support.ui import WebDriverWait
 
         t0 = time.perf_counter()
         try:
@@ -233,12 +183,11 @@ class SeleniumFetcher(_SessionLimits):
                     ErrorCode.TIMEOUT, f"page load timeout: {exc.msg}", url=url
                 ) from exc
             if self.wait_selectors:
-                # not found in time: extraction decides whether that is selector rot
+                # Returns when one appears (no polling interval); not found in
+                # time: extraction decides whether that is selector rot.
                 with contextlib.suppress(TimeoutException):
-                    WebDriverWait(drv, min(10.0, self.page_timeout)).until(
-                        lambda d: any(
-                            d.find_elements(By.CSS_SELECTOR, s) for s in self.wait_selectors
-                        )
+                    drv.execute_async_script(
+                        WAIT_FOR_ANY_JS, self.wait_selectors, int(self.selector_wait * 1000)
                     )
             html = drv.page_source
             sess.pages += 1
@@ -292,9 +241,12 @@ class PlaywrightFetcher(_SessionLimits):
         pages_per_session: int = 50,
         page_timeout: float = 30.0,
         wait_selectors: list[str] | None = None,
+        block_resources: bool = True,
     ):
         self.chromium_path = chromium_path
-        self._set_limits(max_sessions, pages_per_session, page_timeout, wait_selectors)
+        self._set_limits(
+            max_sessions, pages_per_session, page_timeout, wait_selectors, block_resources
+        )
         self._pw = None
         self._browser = None
         self._sem: asyncio.Semaphore | None = None
@@ -330,6 +282,8 @@ class PlaywrightFetcher(_SessionLimits):
                 await self._pw.stop()
 
     async def fetch(self, url: str) -> Page:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
         t0 = time.perf_counter()
         async with self._sem:
             async with self._restart_lock:
@@ -339,6 +293,8 @@ class PlaywrightFetcher(_SessionLimits):
                 self._pages_in_browser += 1
             ctx = await self._browser.new_context()
             try:
+                if self.block_resources:
+                    await ctx.route("**/*", _skip_unread_resources)
                 page = await ctx.new_page()
                 try:
                     resp = await page.goto(url, timeout=self.page_timeout * 1000, wait_until="load")
@@ -347,14 +303,16 @@ class PlaywrightFetcher(_SessionLimits):
                         ErrorCode.TIMEOUT if "Timeout" in type(exc).__name__ else ErrorCode.BROWSER
                     )
                     raise CrawlError(code, f"playwright: {exc}", url=url) from exc
-                for sel in self.wait_selectors:
-                    try:
-                        await page.wait_for_selector(
-                            sel, timeout=min(10.0, self.page_timeout) * 1000
+                if self.wait_selectors:
+                    # any of them, re-checked every animation frame (Playwright
+                    # has no mutation polling); absence is judged by extraction
+                    with contextlib.suppress(PlaywrightTimeout):
+                        await page.wait_for_function(
+                            FOUND_ANY_JS,
+                            arg=self.wait_selectors,
+                            polling="raf",
+                            timeout=self.selector_wait * 1000,
                         )
-                        break
-                    except Exception:  # noqa: S112 - absence is judged by extraction
-                        continue
                 html = await page.content()
                 return Page(
                     url=url,
@@ -366,3 +324,11 @@ class PlaywrightFetcher(_SessionLimits):
                 )
             finally:
                 await ctx.close()
+
+
+async def _skip_unread_resources(route) -> None:
+    """Playwright route handler: abort images, fonts and media."""
+    if route.request.resource_type in BLOCKED_RESOURCE_TYPES:
+        await route.abort()
+    else:
+        await route.continue_()

@@ -13,6 +13,7 @@ def open_browser(settings: Settings, politeness: Politeness, wait_selectors: lis
         "pages_per_session": settings.browser_pages_per_session,
         "page_timeout": politeness.timeout_seconds,
         "wait_selectors": wait_selectors,
+        "block_resources": settings.browser_block_resources,
     }
     if settings.browser_engine == "playwright":
         from crawler.fetch.browser import PlaywrightFetcher
