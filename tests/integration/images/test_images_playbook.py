@@ -59,8 +59,10 @@ def test_second_run_with_unchanged_inputs_changes_nothing():
 
 
 def test_archive_holds_every_image_of_the_set():
+    saved = images_playbook("-e", json.dumps({"local_images_save": True}))
+    assert recap(saved)["failed"] == 0, saved.stdout[-3000:]
     archive = Path(DEFAULTS["local_images_archive"])
-    assert archive.is_file(), f"no {archive}: run ansible-playbook playbooks/images.yml"
+    assert archive.is_file(), saved.stdout[-3000:]
     with tarfile.open(archive) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
     tags = {tag for entry in manifest for tag in entry.get("RepoTags") or []}
