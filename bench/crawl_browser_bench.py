@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--corpus", choices=["python-docs", "js"], default="python-docs")
     ap.add_argument("--pages", type=int, default=60)
     ap.add_argument("--sessions", type=int, nargs="+", default=[1, 3])
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; the median run is shown")
     ap.add_argument("--crawler-src", type=Path, default=REPO / "crawler" / "src")
     ap.add_argument("--before-src", type=Path, help="an older checkout's crawler/src")
     ap.add_argument("--workdir", type=Path)
@@ -135,11 +136,26 @@ def main() -> None:
         for block in ((False, True) if label == "after" else (False,))
     ]
     rows = []
+    # A first crawl warms the hub, the node and Chrome's caches; without it
+    # the first measured run pays for that (it read 20-30 % slower).
+    warm = {"urls": [f"{base}/{p}" for p in paths[:10]], "fields": fields, "sessions": 1}
+    warm |= {"block": False, "mongo": mongo, "db": "browser_bench_warm", "hub": hub}
+    subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps(warm | {"work": str(work)})],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(a.crawler_src)},
+        check=False,
+    )
     before = machine_cpu()
     time.sleep(5)
     others = (machine_cpu() - before) / 5  # busy cores before any run
     try:
-        runs = [(*v, sessions) for v in variants for sessions in a.sessions]
+        # Rounds of every variant, in the reverse order every other round, so
+        # that a machine getting busier or quieter favours none of them.
+        runs = []
+        for k in range(a.repeat):
+            one_round = [(*v, sessions) for sessions in a.sessions for v in variants]
+            runs += one_round[::-1] if k % 2 else one_round
         for n, (label, src, block, sessions) in enumerate(runs, start=1):
             spec = {
                 "urls": [f"{base}/{p}" for p in paths],
@@ -201,7 +217,18 @@ def print_row(r: dict, flush: bool = False) -> None:
 def report(rows: list[dict], description: str) -> None:
     cores = os.cpu_count() or 1
     print(f"\ncorpus: {description}; {cores} cores")
-    by = {(r["crawler"], r["blocking"], r["sessions"]): r for r in rows}
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["crawler"], r["blocking"], r["sessions"]), []).append(r)
+    # the median run of each variant (the slower middle one of an even count)
+    by = {
+        key: sorted(runs, key=lambda r: r["pages_per_min"])[(len(runs) - 1) // 2]
+        for key, runs in groups.items()
+    }
+    if any(len(runs) > 1 for runs in groups.values()):
+        print("median runs:")
+        for _, r in sorted(by.items()):
+            print_row(r)
     for (crawler, blocking, sessions), r in sorted(by.items()):
         if sessions == 1:
             continue
