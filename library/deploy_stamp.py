@@ -137,6 +137,7 @@ from ansible.module_utils.acs_deploy_stamp import (
     compare,
     containers,
     digest,
+    docker_gateway,
     docker_get,
     http_ok,
     images,
@@ -194,8 +195,7 @@ def fingerprint(params, get) -> tuple[dict, dict, list[str]]:
     for url in params["health_urls"]:
         if "{docker_gateway}" in url:
             if gateway is None:
-                config = get("/networks/bridge").get("IPAM", {}).get("Config") or [{}]
-                gateway = config[0].get("Gateway", "127.0.0.1")
+                gateway = docker_gateway(get)
             url = url.replace("{docker_gateway}", gateway)
         if not http_ok(url):
             bad.append(f"{url} does not answer")

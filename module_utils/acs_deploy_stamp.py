@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import socket
@@ -162,6 +163,22 @@ def unhealthy(found: list[dict]) -> list[str]:
         elif c["state"] != "exited" or c["exit_code"] != 0:
             bad.append(f"{name} ({c['state']}, exit {c['exit_code']})")
     return bad
+
+
+def docker_gateway(get=docker_get) -> str:
+    """The default bridge's address on the host (docker0), where host services
+    for the containers listen. The engine names it in the bridge network's
+    IPAM configuration, unless it chose it itself: a fresh Debian docker.io
+    lists the subnet alone, and then the gateway is the subnet's first
+    address, as the engine assigns it."""
+    for config in get("/networks/bridge").get("IPAM", {}).get("Config") or []:
+        if config.get("Gateway"):
+            return config["Gateway"]
+        try:
+            return str(next(ipaddress.ip_network(config.get("Subnet", "")).hosts()))
+        except (ValueError, StopIteration):
+            continue
+    return "127.0.0.1"
 
 
 def images(refs, get=docker_get) -> dict:

@@ -172,6 +172,25 @@ def test_a_service_url_that_does_not_answer_makes_a_full_run(host):
     assert result["unchanged"] is False and result["unhealthy"]
 
 
+@pytest.mark.parametrize(
+    ("ipam", "gateway"),
+    [
+        ([{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}], "172.17.0.1"),
+        # a fresh Debian docker.io: the subnet alone (every deploy missed the
+        # remediator on 127.0.0.1 and converged everything)
+        ([{"Subnet": "172.18.0.0/16"}], "172.18.0.1"),
+        ([{"Subnet": "not a network"}], "127.0.0.1"),
+        (None, "127.0.0.1"),
+    ],
+)
+def test_the_docker_gateway_is_found_where_the_engine_names_only_the_subnet(ipam, gateway):
+    def get(path):
+        assert path == "/networks/bridge"
+        return {"IPAM": {"Driver": "default", "Config": ipam}}
+
+    assert acs_deploy_stamp.docker_gateway(get) == gateway
+
+
 def test_no_engine_means_no_fast_path(host, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError("connection refused")
