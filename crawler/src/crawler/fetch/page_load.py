@@ -39,11 +39,12 @@ FOUND_ANY_JS = """(selectors) => selectors.some((s) => {
 # Resolves as soon as one selector matches (checked at once, then on every
 # DOM change), or with the last answer when `ms` ran out. A selector the
 # browser cannot parse counts as not found: extraction reports it.
-WAIT_FOR_ANY_JS = """
+WAIT_FOR_ANY_JS = (
+    """
 const selectors = arguments[0], ms = arguments[1], done = arguments[arguments.length - 1];
-const found = () => selectors.some((s) => {
-  try { return document.querySelector(s) !== null; } catch (e) { return false; }
-});
+const found = () => ("""
+    + FOUND_ANY_JS
+    + """)(selectors);
 if (found()) { done(true); return; }
 let timer = null;
 const observer = new MutationObserver(() => {
@@ -52,6 +53,7 @@ const observer = new MutationObserver(() => {
 observer.observe(document, {childList: true, subtree: true, attributes: true, characterData: true});
 timer = setTimeout(() => { observer.disconnect(); done(found()); }, ms);
 """
+)
 
 # chromedriver's endpoint for a DevTools command, which a Grid forwards to
 # the node like any other command of the session.
