@@ -6,7 +6,7 @@ import socket
 import threading
 
 import pytest
-from ansible.module_utils import acs_health
+from ansible.module_utils import acs_health, acs_health_spec
 from module_support import ModuleFail
 
 
@@ -136,10 +136,7 @@ def test_airflow_unhealthy_components():
     ],
 )
 def test_retries_derive_from_the_deadline(retries, interval, deadline, expected):
-    from module_support import load_library
-
-    module = load_library("service_health")
-    assert module.poll_bounds(retries, interval, deadline) == expected
+    assert acs_health_spec.poll_bounds(retries, interval, deadline) == expected
 
 
 def _tcp_targets(count):
