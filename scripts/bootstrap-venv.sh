@@ -4,7 +4,8 @@
 # without a TTY, so CI logs stay readable).
 set -eu
 venv=${1:-.venv}
-# The uv that installs the requirements (the same as images/airflow/Dockerfile).
+# The uv that installs the requirements (the same pin as the UV_VERSION of
+# images/airflow/Dockerfile and crawler/Dockerfile).
 UV_VERSION=0.13.9
 step() { echo "== bootstrap-venv: $*"; }
 if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
