@@ -26,6 +26,9 @@ with DAG(
         "retries": 2,
         "retry_delay": timedelta(minutes=10),
         "execution_timeout": timedelta(minutes=Settings().backup_task_timeout_minutes),
+        # Backups go to the core host's disk: with Celery, its worker's queue
+        # (ACS_CORE_QUEUE, set by the airflow role); LocalExecutor ignores it.
+        "queue": os.environ.get("ACS_CORE_QUEUE", "default"),
     },
     tags=["backup"],
 ) as dag:

@@ -26,7 +26,12 @@ with DAG(
     start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "crawler", "retries": 0},
+    # `wait` reads the backup directory of the core host: its Celery queue.
+    default_args={
+        "owner": "crawler",
+        "retries": 0,
+        "queue": os.environ.get("ACS_CORE_QUEUE", "default"),
+    },
     tags=["backup"],
 ) as dag:
 

@@ -23,6 +23,14 @@ fragment holds only what is particular to its services:
 ``acs_compose_http_probe``
     A health check test that fetches a URL with the image's python3 (the
     crawler and Airflow images have neither curl nor wget).
+
+``acs_compose_cluster_ports``
+    On a core host with worker hosts, the ``ports:`` line publishing a
+    service's cluster ports (``stack_compose.cluster_ports``) on the core
+    host's address, where worker hosts reach them (and, by the host
+    firewall, only they); an empty string on a single host::
+
+        {{ stack_compose | acs_compose_cluster_ports('mongodb') }}
 """
 
 from __future__ import annotations
@@ -82,6 +90,17 @@ def acs_compose_http_probe(url):
     return ["CMD", "python3", "-c", PYTHON_HTTP_PROBE, str(url)]
 
 
+def acs_compose_cluster_ports(compose, service, indent=4):
+    """The ports line of ``service`` for worker hosts, or ``''``."""
+    if not compose.get("worker_addresses") or compose.get("host_role") != "core":
+        return ""
+    ports = compose["cluster_ports"][service]
+    ports = [ports] if isinstance(ports, int | str) else list(ports)
+    address = compose["core_address"]
+    published = ", ".join(f'"{address}:{int(port)}:{int(port)}"' for port in ports)
+    return " " * indent + f"ports: [{published}]"
+
+
 class FilterModule:
     """Compose fragment filters of the Airflow Crawler System."""
 
@@ -89,4 +108,5 @@ class FilterModule:
         return {
             "acs_compose_common": acs_compose_common,
             "acs_compose_http_probe": acs_compose_http_probe,
+            "acs_compose_cluster_ports": acs_compose_cluster_ports,
         }

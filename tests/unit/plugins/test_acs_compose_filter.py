@@ -74,4 +74,5 @@ def test_filters_are_registered():
     assert set(acs_compose.FilterModule().filters()) == {
         "acs_compose_common",
         "acs_compose_http_probe",
+        "acs_compose_cluster_ports",
     }

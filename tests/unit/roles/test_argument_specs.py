@@ -35,7 +35,9 @@ def _inputs(role: str) -> set[str]:
     return set(_spec(role)["main"]["options"]) - set(_defaults(role))
 
 
-@pytest.mark.parametrize("role", [*ROLES, *RUNBOOK_ROLES, "remediator"])
+@pytest.mark.parametrize(
+    "role", [*ROLES, *RUNBOOK_ROLES, "remediator", "host_firewall", "remove_worker"]
+)
 def test_spec_mirrors_defaults(role):
     defaults = _defaults(role)
     options = _spec(role)["main"]["options"]

@@ -16,7 +16,7 @@ from stack_role_helpers import REPO, render
 
 FIXTURES = REPO / "tests" / "unit" / "roles" / "fixtures"
 STACK_VARS = yaml.safe_load((REPO / "roles" / "stack" / "vars" / "main.yml").read_text())
-FRAGMENTS = STACK_VARS["_stack_compose_fragments"]
+FRAGMENTS = STACK_VARS["_stack_core_fragments"]
 
 
 def normalized(rendered) -> dict:
@@ -88,14 +88,22 @@ def test_compose_file_in_env_names_the_whole_project(rendered_local):
     assert listed(["--project-directory", str(root), "-p", "acs-test"], "/") == services
 
 
-ALLOWED = {"ansible_managed"}
+ALLOWED = {"ansible_managed", "inventory_hostname"}
 # Filters the fragments use; only their names matter to the parser.
-FILTERS = ["acs_compose_common", "acs_compose_http_probe", "to_json"]
+FILTERS = ["acs_compose_common", "acs_compose_http_probe", "acs_compose_cluster_ports", "to_json"]
+# A role's fragment for the core host, for a worker host (worker.yml.j2,
+# node.yml.j2) and what they include (_*.j2).
+FRAGMENT_TEMPLATES = [
+    (role, path.name)
+    for role in FRAGMENTS
+    for path in sorted((REPO / "roles" / role / "templates").glob("*.j2"))
+    if path.name in {"compose.yml.j2", "worker.yml.j2", "node.yml.j2"} or path.name.startswith("_")
+]
 
 
-@pytest.mark.parametrize("role", FRAGMENTS)
-def test_fragment_reads_only_its_role_and_declared_inputs(role):
-    source = (REPO / "roles" / role / "templates" / "compose.yml.j2").read_text()
+@pytest.mark.parametrize(("role", "template"), FRAGMENT_TEMPLATES)
+def test_fragment_reads_only_its_role_and_declared_inputs(role, template):
+    source = (REPO / "roles" / role / "templates" / template).read_text()
     env = jinja2.Environment()  # noqa: S701 (YAML, not HTML)
     env.filters.update(dict.fromkeys(FILTERS, str))
     names = jinja2.meta.find_undeclared_variables(env.parse(source))

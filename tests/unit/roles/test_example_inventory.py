@@ -11,6 +11,7 @@ import subprocess
 from stack_role_helpers import BIN, REPO, ansible_env, run_playbook
 
 VAULT_KEYS = [
+    "redis_password",
     "mongodb_root_password",
     "mongodb_app_password",
     "mongodb_backup_password",
@@ -78,7 +79,7 @@ def test_groups_of_the_layout():
         env=ansible_env(),
         check=True,
     )
-    for group in ("@crawler_stack", "@browser_nodes", "@monitoring"):
+    for group in ("@crawler_stack", "@crawler_workers"):
         assert group in proc.stdout
 
 
