@@ -1,20 +1,34 @@
-"""What an operator sees on a fresh server after `site.yml` deployed the stack."""
+"""What an operator sees on the core host after `site.yml` deployed the
+stack to fresh servers (test_cluster.py: the worker hosts)."""
 
 import json
-import shlex
-import time
 
 import pytest
-import yaml
+from stack_helpers import (
+    API,
+    COMPOSE,
+    CORE,
+    PROJECT_DIR,
+    WORKERS,
+    airflow_auth,
+    containers,
+    create_source,
+    credentials,
+    fixture_pages,
+    host_named,
+    request,
+    start_fixture_site,
+    wait_run,
+)
 
-PROJECT = "airflow-crawler-system"
-PROJECT_DIR = f"/opt/{PROJECT}"
-COMPOSE = f"docker compose --project-directory {PROJECT_DIR} -p {PROJECT}"
+testinfra_hosts = [f"ansible://{name}" for name in CORE]
 LOCAL_MODE_SERVICES = {
     "api",
     "airflow-webserver",
     "airflow-scheduler",
     "airflow-triggerer",
+    # CeleryExecutor (the scenario has worker hosts): the core queue's worker.
+    "airflow-worker",
     "airflow-dag-processor",
     "postgres",
     "mongodb",
@@ -37,38 +51,6 @@ HTTP_GET = (
 )
 
 
-# Any method, JSON body and headers: prints the status, then the body.
-HTTP_REQUEST = """
-import json, sys, urllib.error, urllib.request
-method, url, headers, body = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
-req = urllib.request.Request(url, method=method, headers=headers, data=body.encode() or None)
-try:
-    r = urllib.request.urlopen(req, timeout=30)
-    status, text = r.status, r.read().decode()
-except urllib.error.HTTPError as exc:
-    status, text = exc.code, exc.read().decode()
-print(status)
-print(text)
-"""
-
-
-def _request(host, method, url, headers=None, body=None):
-    headers = dict(headers or {}, **({"Content-Type": "application/json"} if body else {}))
-    args = [method, url, json.dumps(headers), json.dumps(body) if body is not None else ""]
-    result = host.run("python3 -c " + " ".join(shlex.quote(a) for a in [HTTP_REQUEST, *args]))
-    assert result.rc == 0, f"{method} {url}: {result.stderr}"
-    status, _, text = result.stdout.partition("\n")
-    return int(status), (json.loads(text) if text.strip() else None)
-
-
-def _containers(host):
-    out = host.check_output(f"{COMPOSE} ps --all --format json")
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
-    if len(rows) == 1 and isinstance(rows[0], list):
-        rows = rows[0]
-    return rows
-
-
 def _get(host, url):
     result = host.run(HTTP_GET.format(url))
     assert result.rc == 0, f"{url}: {result.stderr}"
@@ -77,7 +59,7 @@ def _get(host, url):
 
 
 def test_every_service_runs_and_is_healthy(host):
-    rows = _containers(host)
+    rows = containers(host)
     running = {r["Service"] for r in rows if r["State"] == "running"}
     assert running >= LOCAL_MODE_SERVICES, f"not running: {LOCAL_MODE_SERVICES - running}"
     unhealthy = {
@@ -89,7 +71,7 @@ def test_every_service_runs_and_is_healthy(host):
 
 
 def test_airflow_init_completed_successfully(host):
-    (init,) = [r for r in _containers(host) if r["Service"] == "airflow-init"]
+    (init,) = [r for r in containers(host) if r["Service"] == "airflow-init"]
     assert init["State"] == "exited"
     assert init["ExitCode"] == 0
 
@@ -158,35 +140,23 @@ def test_no_default_or_weak_passwords_were_deployed(host):
     assert not weak, weak
 
 
-FIXTURE_PAGE = "<html><body><h1>Fixture page</h1><p>served on the stack network</p></body></html>"
-
-
 def test_a_dag_run_crawls_a_fixture_site_into_mongodb(host):
     """The whole path an operator relies on: a source created through the API
-    becomes a DAG, the API triggers it in Airflow, the scheduler runs the
-    crawl, and the results are in MongoDB."""
-    creds = yaml.safe_load(
-        host.file("/root/.airflow-crawler-system/credentials.yml").content_string
-    )
+    becomes a DAG, the API triggers it in Airflow, a Celery worker on a
+    worker host runs the crawl, and the results are in MongoDB."""
+    creds = credentials(host)
     key = {"X-API-Key": creds["api_key"]}
     assert creds.get("api_read_key"), "site.yml generated no api_read_key (the API's read-only key)"
     read = {"X-API-Key": creds["api_read_key"]}
-    api, airflow = "http://127.0.0.1:8000", "http://127.0.0.1:8080"
-    host.check_output(
-        "mkdir -p /tmp/fixture-site && echo %s > /tmp/fixture-site/index.html && "
-        "docker rm -f acs-fixture-site >/dev/null 2>&1; "
-        f"docker run -d --name acs-fixture-site --network {PROJECT}_backend --network-alias fixture-site "
-        "-v /tmp/fixture-site:/site:ro acs-local/python:3.11 python3 -m http.server 8000 --directory /site && "
-        # The Chrome nodes reach websites only on their egress network.
-        f"docker network connect --alias fixture-site {PROJECT}_egress acs-fixture-site",
-        FIXTURE_PAGE,
-    )
+    # The crawl task runs on whichever worker host takes it.
+    for name in [*CORE, *WORKERS]:
+        start_fixture_site(host_named(name), fixture_pages(0))
     try:
-        status, body = _request(
+        auth = airflow_auth(host, creds)
+        dag_id = create_source(
             host,
-            "POST",
-            f"{api}/api/sources",
             key,
+            auth,
             {
                 "name": "fixture",
                 "start_urls": ["http://fixture-site:8000/index.html"],
@@ -196,51 +166,17 @@ def test_a_dag_run_crawls_a_fixture_site_into_mongodb(host):
                 "politeness": {"obey_robots": False, "delay_seconds": 0},
             },
         )
-        assert status == 201, body
-        status, token = _request(
-            host,
-            "POST",
-            f"{airflow}/auth/token",
-            body={"username": "acs_admin", "password": creds["airflow_admin_password"]},
-        )
-        assert status in (200, 201), token
-        auth = {"Authorization": f"Bearer {token['access_token']}"}
-        dag = None
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            status, dag = _request(host, "GET", f"{airflow}/api/v2/dags/crawl_fixture", auth)
-            if status == 200 and not dag["is_stale"]:
-                break
-            time.sleep(5)
-        assert dag and not dag.get("is_stale", True), (
-            f"the DAG processor did not create crawl_fixture: {dag}"
-        )
-        status, _ = _request(
-            host, "PATCH", f"{airflow}/api/v2/dags/crawl_fixture", auth, {"is_paused": False}
-        )
-        assert status == 200
-
-        status, run = _request(host, "POST", f"{api}/api/sources/fixture/crawl", key)
+        status, run = request(host, "POST", f"{API}/api/sources/fixture/crawl", key)
         assert status == 202, run
         assert run["via"] == "airflow"
-        state = None
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            _, dag_run = _request(
-                host, "GET", f"{airflow}/api/v2/dags/crawl_fixture/dagRuns/{run['run_id']}", auth
-            )
-            state = dag_run.get("state")
-            if state in ("success", "failed"):
-                break
-            time.sleep(5)
-        assert state == "success", dag_run
+        dag_run = wait_run(host, auth, dag_id, run["run_id"])
+        assert dag_run.get("state") == "success", dag_run
 
         # reads need a key: the read-only one reads, and cannot change anything
-        assert _request(host, "GET", f"{api}/api/results?source=fixture")[0] == 401
-        assert _request(host, "DELETE", f"{api}/api/sources/fixture", read)[0] == 403
-        status, results = _request(host, "GET", f"{api}/api/results?source=fixture", read)
+        assert request(host, "GET", f"{API}/api/results?source=fixture")[0] == 401
+        assert request(host, "DELETE", f"{API}/api/sources/fixture", read)[0] == 403
+        status, results = request(host, "GET", f"{API}/api/results?source=fixture", read)
         assert status == 200
         assert [item["fields"].get("heading") for item in results["items"]] == ["Fixture page"]
     finally:
-        _request(host, "DELETE", f"{api}/api/sources/fixture", key)
-        host.run("docker rm -f acs-fixture-site")
+        request(host, "DELETE", f"{API}/api/sources/fixture", key)

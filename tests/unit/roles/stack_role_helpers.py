@@ -65,9 +65,10 @@ class Rendered:
         return json.loads(out.stdout)
 
 
-def render(tmp: Path, extra: dict) -> Rendered:
+def render(tmp: Path, extra: dict, inventory: Path | None = None) -> Rendered:
     proc = run_playbook(
         [
+            *(["-i", str(inventory)] if inventory else []),
             "tests/unit/roles/render.yml",
             "-e",
             f"out_dir={tmp}",
