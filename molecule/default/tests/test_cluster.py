@@ -10,6 +10,7 @@ from stack_helpers import (
     API,
     COMPOSE,
     CORE,
+    REPO,
     WORKERS,
     airflow_auth,
     containers,
@@ -25,6 +26,7 @@ from stack_helpers import (
 )
 
 testinfra_hosts = [f"ansible://{name}" for name in CORE]
+REPORT = REPO / "artifacts" / "molecule" / "cluster.json"
 
 GRID_STATUS = (
     "import json, urllib.request;"
@@ -168,7 +170,24 @@ def test_remove_worker_drains_a_busy_host_and_add_worker_brings_it_back(host, ap
     assert _address(busy) not in _node_hosts(host)
     assert containers(host_named(busy)) == []
 
+    slots_without = sum(len(n["slots"]) for n in _grid_nodes(host))
+    started = time.monotonic()
     added = run_playbook("playbooks/add_worker.yml")
+    add_seconds = round(time.monotonic() - started, 1)
     assert added.returncode == 0, added.stdout[-4000:] + added.stderr[-2000:]
     assert _address(busy) in _node_hosts(host)
+    slots_with = sum(len(n["slots"]) for n in _grid_nodes(host))
+    assert slots_with == slots_without + 3
+    # The closing note's numbers (issue 14): what adding a worker host costs.
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    REPORT.write_text(
+        json.dumps(
+            {
+                "add_worker_seconds": add_seconds,
+                "grid_slots_one_worker": slots_without,
+                "grid_slots_two_workers": slots_with,
+            }
+        )
+        + "\n"
+    )
     test_each_worker_host_runs_a_celery_worker_and_a_chrome_node()
