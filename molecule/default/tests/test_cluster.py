@@ -2,6 +2,7 @@
 Celery worker and a Chrome node joined to the core host (issue 14)."""
 
 import json
+import re
 import time
 
 import pytest
@@ -141,6 +142,32 @@ def test_a_browser_crawl_gets_sessions_on_both_worker_hosts_nodes(host, api):
     for name in WORKERS:
         logs = host_named(name).check_output(f"{COMPOSE} logs chrome")
         assert "Session created" in logs, f"no browser session on {name}'s node"
+
+
+def test_status_lists_the_worker_hosts_and_fails_when_one_has_a_stopped_service(host):
+    healthy = run_playbook("playbooks/runbook/status.yml")
+    assert healthy.returncode == 0, healthy.stdout[-4000:]
+    for name in WORKERS:
+        for service in ("airflow-worker", "chrome"):
+            assert re.search(rf"worker {name} {service}\s+running/healthy", healthy.stdout), (
+                name,
+                service,
+                healthy.stdout[-4000:],
+            )
+    stopped = host_named(WORKERS[0])
+    stopped.check_output(f"{COMPOSE} stop chrome")
+    try:
+        down = run_playbook("playbooks/runbook/status.yml")
+        assert down.returncode != 0
+        assert re.search(rf"unhealthy: .*worker {WORKERS[0]} chrome", down.stdout), down.stdout[
+            -4000:
+        ]
+    finally:
+        stopped.check_output(f"{COMPOSE} start chrome")
+    deadline = time.monotonic() + 120
+    while _address(WORKERS[0]) not in _node_hosts(host) and time.monotonic() < deadline:
+        time.sleep(3)
+    assert _address(WORKERS[0]) in _node_hosts(host)
 
 
 def test_remove_worker_drains_a_busy_host_and_add_worker_brings_it_back(host, api):
