@@ -92,6 +92,12 @@ options:
         description: Free browser slots the Grid must have (selenium).
         type: int
         default: 1
+      min_nodes:
+        description:
+          - Nodes the Grid must list as up (selenium); 0 checks none.
+          - On several hosts, the core host's nodes and one a worker host.
+        type: int
+        default: 0
       timeout:
         description: Seconds for one probe.
         type: float

@@ -214,6 +214,23 @@ def selenium_free_slots(status):
     return bool(value.get("ready")), free
 
 
+def selenium_verdict(status, min_free_slots=1, min_nodes=0):
+    """(ok, detail) of a Grid /status document: ready, at least
+    ``min_free_slots`` idle slots and, on several hosts, at least
+    ``min_nodes`` nodes up (a worker host's node that did not come back
+    leaves the Grid ready, with fewer slots)."""
+    ready, free = selenium_free_slots(status)
+    nodes = sum(
+        1
+        for node in (status.get("value") or {}).get("nodes") or []
+        if node.get("availability", "UP") == "UP"
+    )
+    detail = f"ready={ready}, nodes={nodes}, free slots={free}"
+    short = [f"need {min_free_slots}"] if free < min_free_slots else []
+    short += [f"need {min_nodes} nodes"] if nodes < min_nodes else []
+    return ready and not short, ", ".join([detail, *short])
+
+
 def _check_selenium(t):
     url = t["url"].rstrip("/")
     if not url.endswith("/status"):
@@ -221,11 +238,8 @@ def _check_selenium(t):
     status, body = _get(url, t.get("timeout") or 5, t.get("validate_certs", True))
     if status != 200:
         return False, f"HTTP {status} from {url}"
-    ready, free = selenium_free_slots(json.loads(body))
     need = t.get("min_free_slots")
-    need = 1 if need is None else need
-    detail = f"ready={ready}, free slots={free}"
-    return ready and free >= need, detail if free >= need else f"{detail}, need {need}"
+    return selenium_verdict(json.loads(body), 1 if need is None else need, t.get("min_nodes") or 0)
 
 
 def airflow_unhealthy(health):

@@ -38,6 +38,7 @@ def argument_spec():
                 json_path=dict(type="str"),
                 json_value=dict(type="raw"),
                 min_free_slots=dict(type="int", default=1),
+                min_nodes=dict(type="int", default=0),
                 timeout=dict(type="float", default=5),
                 validate_certs=dict(type="bool", default=True),
             ),

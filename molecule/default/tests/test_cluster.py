@@ -4,6 +4,7 @@ Celery worker and a Chrome node joined to the core host (issue 14)."""
 import json
 import re
 import time
+from pathlib import Path
 
 import pytest
 from stack_helpers import (
@@ -11,6 +12,7 @@ from stack_helpers import (
     API,
     COMPOSE,
     CORE,
+    PROJECT_DIR,
     REPO,
     WORKERS,
     airflow_auth,
@@ -145,10 +147,10 @@ def test_a_browser_crawl_gets_sessions_on_both_worker_hosts_nodes(host, api):
 
 
 def test_status_lists_the_worker_hosts_and_fails_when_one_has_a_stopped_service(host):
-    # Not its exit status: on a remote core host the MongoDB check needs
-    # pymongo in the host's Python, which a fresh Debian host lacks (a known
-    # gap of status on remote hosts, not of its worker rows).
+    # A remote core host: the MongoDB probe runs in the host's Python
+    # (docker_engine installs python3-pymongo for it).
     healthy = run_playbook("playbooks/runbook/status.yml")
+    assert healthy.returncode == 0, healthy.stdout[-4000:]
     assert not re.search(r"unhealthy: .*worker ", healthy.stdout), healthy.stdout[-4000:]
     for name in WORKERS:
         for service in ("airflow-worker", "chrome"):
@@ -173,17 +175,122 @@ def test_status_lists_the_worker_hosts_and_fails_when_one_has_a_stopped_service(
     assert _address(WORKERS[0]) in _node_hosts(host)
 
 
+def _sessions_per_node(core):
+    return sorted(len(n["slots"]) for n in _grid_nodes(core))
+
+
+def test_scale_sets_the_sessions_of_every_hosts_node(host):
+    # [스케일링] step 1 on a cluster: SE_NODE_MAX_SESSIONS on the core host's
+    # node and on each worker host's; the Grid's expected slots count them all.
+    assert _sessions_per_node(host) == [3] * (1 + len(WORKERS))
+    try:
+        scaled = run_playbook("playbooks/runbook/scale.yml", "-e", "scale_node_max_sessions=2")
+        assert scaled.returncode == 0, scaled.stdout[-4000:]
+        assert f"Grid {1 + len(WORKERS)} nodes / {2 * (1 + len(WORKERS))} slots" in scaled.stdout
+        assert _sessions_per_node(host) == [2] * (1 + len(WORKERS))
+        for name in WORKERS:
+            assert (
+                host_named(name)
+                .file(f"{PROJECT_DIR}/compose.d/selenium_grid.yml")
+                .contains('SE_NODE_MAX_SESSIONS: "2"')
+            ), name
+    finally:
+        back = run_playbook("playbooks/runbook/scale.yml", "-e", "scale_node_max_sessions=3")
+    assert back.returncode == 0, back.stdout[-4000:]
+    assert _sessions_per_node(host) == [3] * (1 + len(WORKERS))
+
+
+def _incident_report(proc):
+    md = re.search(r"incident report: (\S+\.md)", proc.stdout)
+    assert md, proc.stdout[-3000:]
+    return json.loads(Path(md.group(1)).with_suffix(".json").read_text())
+
+
+def test_recover_crawl_failures_brings_back_a_worker_hosts_node(host):
+    # [크롤링 실패율 급등] step 4 on a cluster: the broken browser may be a
+    # worker host's; the Grid is only recovered when every host's node is back.
+    broken = WORKERS[0]
+    host_named(broken).check_output(f"{COMPOSE} stop chrome")
+    try:
+        proc = run_playbook(
+            "playbooks/runbook/recover_crawl_failures.yml",
+            "-e",
+            "recover_crawl_failures_force_restart=true",
+        )
+        report = _incident_report(proc)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert f"docker compose restart chrome on worker host {broken}" in report["actions"], report
+        assert any(f"nodes={1 + len(WORKERS)}" in a for a in report["actions"]), report
+        assert _address(broken) in _node_hosts(host)
+    finally:
+        host_named(broken).run(f"{COMPOSE} start chrome")
+
+
+def test_recover_airflow_restarts_a_worker_hosts_stopped_celery_worker(host):
+    # [Airflow DAG 실행 안 됨] on a cluster: Airflow's health does not list the
+    # Celery workers, and a run's tasks wait in the queue while none runs.
+    stopped = WORKERS[-1]
+    host_named(stopped).check_output(f"{COMPOSE} stop airflow-worker")
+    try:
+        proc = run_playbook("playbooks/runbook/recover_airflow.yml")
+        report = _incident_report(proc)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        assert (
+            f"docker compose restart airflow-worker on worker host {stopped}" in report["actions"]
+        ), report
+        assert report["result"] == "recovered", report
+        rows = {
+            r["Service"]: (r["State"], r.get("Health")) for r in containers(host_named(stopped))
+        }
+        assert rows["airflow-worker"] == ("running", "healthy")
+    finally:
+        host_named(stopped).run(f"{COMPOSE} start airflow-worker")
+
+
+def _busy_worker(core, api, dag_id, run_id):
+    """The worker host running the run's crawl task, once it runs."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        for t in task_instances(core, api["auth"], dag_id, run_id):
+            if t["task_id"] == "crawl" and t["state"] == "running" and t["hostname"] in WORKERS:
+                return t["hostname"]
+        time.sleep(2)
+    raise AssertionError("the crawl task never ran on a worker host")
+
+
+def test_rolling_restart_recreates_each_worker_host_without_cutting_a_crawl(host, api):
+    dag_id = create_source(host, api["key"], api["auth"], _static_source("rolling", 20, 1.0))
+    status, run = request(host, "POST", f"{API}/api/sources/rolling/crawl", api["key"])
+    assert status == 202, run
+    busy = _busy_worker(host, api, dag_id, run["run_id"])
+    before = {name: {c["ID"] for c in containers(host_named(name))} for name in WORKERS}
+
+    proc = run_playbook("playbooks/rolling_restart_workers.yml")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # serial: 1, one host after the other
+    assert re.findall(r"PLAY \[Restart the worker hosts one by one\]", proc.stdout) == [
+        "PLAY [Restart the worker hosts one by one]"
+    ] * len(WORKERS), proc.stdout[-4000:]
+    # The busy host finished its task before its restart: one try, every page.
+    assert wait_run(host, api["auth"], dag_id, run["run_id"]).get("state") == "success"
+    crawl = next(
+        t
+        for t in task_instances(host, api["auth"], dag_id, run["run_id"])
+        if t["task_id"] == "crawl"
+    )
+    assert (crawl["hostname"], crawl["try_number"]) == (busy, 1)
+    assert len(_results(host, api, "rolling")) == 20
+    for name in WORKERS:
+        assert not before[name] & {c["ID"] for c in containers(host_named(name))}, name
+    test_each_worker_host_runs_a_celery_worker_and_a_chrome_node()
+    assert {_address(name) for name in WORKERS} <= _node_hosts(host)
+
+
 def test_remove_worker_drains_a_busy_host_and_add_worker_brings_it_back(host, api):
     dag_id = create_source(host, api["key"], api["auth"], _static_source("drain", 30, 1.0))
     status, run = request(host, "POST", f"{API}/api/sources/drain/crawl", api["key"])
     assert status == 202, run
-    busy, deadline = None, time.monotonic() + 300
-    while busy is None and time.monotonic() < deadline:
-        for t in task_instances(host, api["auth"], dag_id, run["run_id"]):
-            if t["task_id"] == "crawl" and t["state"] == "running" and t["hostname"] in WORKERS:
-                busy = t["hostname"]
-        time.sleep(2)
-    assert busy, "the crawl task never ran on a worker host"
+    busy = _busy_worker(host, api, dag_id, run["run_id"])
 
     removed = run_playbook("playbooks/remove_worker.yml", "-e", f"worker={busy}")
     assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-2000:]

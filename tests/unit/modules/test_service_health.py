@@ -114,6 +114,31 @@ def test_selenium_free_slots_counts_idle_slots_on_up_nodes():
     assert acs_health.selenium_free_slots({"value": {"ready": False}}) == (False, 0)
 
 
+def test_selenium_verdict_wants_free_slots_and_every_expected_node():
+    two_nodes = {
+        "value": {
+            "ready": True,
+            "nodes": [
+                {"availability": "UP", "slots": [{"session": None}, {"session": None}]},
+                {"availability": "UP", "slots": [{"session": {"id": 1}}]},
+                {"availability": "DOWN", "slots": [{"session": None}]},
+            ],
+        }
+    }
+    assert acs_health.selenium_verdict(two_nodes) == (True, "ready=True, nodes=2, free slots=2")
+    # a worker host's node missing: ready, slots free, one node short
+    assert acs_health.selenium_verdict(two_nodes, min_nodes=3) == (
+        False,
+        "ready=True, nodes=2, free slots=2, need 3 nodes",
+    )
+    assert acs_health.selenium_verdict(two_nodes, min_free_slots=3) == (
+        False,
+        "ready=True, nodes=2, free slots=2, need 3",
+    )
+    not_ready = {"value": {"ready": False, "nodes": []}}
+    assert acs_health.selenium_verdict(not_ready, min_free_slots=0)[0] is False
+
+
 def test_airflow_unhealthy_components():
     airflow3 = {
         "metadatabase": {"status": "healthy"},
