@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +68,17 @@ def doc_pages(count: int) -> dict[str, str]:
     pages = {"index.html": f"<html><body><h1>Library</h1>{links}</body></html>"}
     pages.update({p.name: p.read_text(errors="replace") for p in chosen})
     return pages
+
+
+def serve(name: str, pages: dict[str, str]) -> None:
+    """The fixture site on molecule host ``name``: its server started with
+    the index alone (stack_helpers), the real pages copied in after (too big
+    for a command line; the molecule hosts are containers)."""
+    start_fixture_site(host_named(name), {"index.html": pages["index.html"]})
+    with tempfile.TemporaryDirectory() as tmp:
+        for page, text in pages.items():
+            Path(tmp, page).write_text(text)
+        subprocess.run(["docker", "cp", f"{tmp}/.", f"{name}:/tmp/fixture-site"], check=True)
 
 
 def grid_nodes(core) -> list[dict]:
@@ -155,7 +168,7 @@ def main() -> None:
     key, auth = {"X-API-Key": creds["api_key"]}, airflow_auth(core, creds)
     pages = doc_pages(args.pages)
     for name in [*CORE, *WORKERS]:
-        start_fixture_site(host_named(name), pages)
+        serve(name, pages)
     stamp_ = int(time.time())
     variants = ["two worker hosts", "one worker host"]
     names = {
