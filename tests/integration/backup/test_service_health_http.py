@@ -134,9 +134,13 @@ def test_selenium_free_slots(base_url):
         [
             {"name": "grid", "type": "selenium", "url": base_url + "/grid", "min_free_slots": 1},
             {"name": "grid-2", "type": "selenium", "url": base_url + "/grid", "min_free_slots": 2},
+            # several hosts: a worker host's node that is missing
+            {"name": "grid-nodes", "type": "selenium", "url": base_url + "/grid", "min_nodes": 2},
         ]
     )
     assert results["grid"]["ok"] is True
-    assert results["grid"]["detail"] == "ready=True, free slots=1"
+    assert results["grid"]["detail"] == "ready=True, nodes=1, free slots=1"
     assert results["grid-2"]["ok"] is False
-    assert results["grid-2"]["detail"] == "ready=True, free slots=1, need 2"
+    assert results["grid-2"]["detail"] == "ready=True, nodes=1, free slots=1, need 2"
+    assert results["grid-nodes"]["ok"] is False
+    assert results["grid-nodes"]["detail"] == "ready=True, nodes=1, free slots=1, need 2 nodes"
