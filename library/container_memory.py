@@ -188,6 +188,16 @@ def read_cgroup(root, cid):
     return None
 
 
+def engine_stats(api, container_id):
+    """One `docker stats` sample. one_shot (Docker SDK 6.1+) skips the
+    engine's second sample; Debian bookworm's python3-docker (5.0.3), which a
+    remote host's Python has, does not know the argument."""
+    try:
+        return api.stats(container_id, stream=False, one_shot=True)
+    except TypeError:
+        return api.stats(container_id, stream=False)
+
+
 def read_engine_stats(stats):
     """Memory figures from one engine stats answer, or None when it holds none."""
     mem = (stats or {}).get("memory_stats") or {}
@@ -263,7 +273,7 @@ def describe(container, client, cgroup_root):
     figures = None
     if entry["state"] == "running":
         try:
-            figures = read_engine_stats(client.api.stats(container.id, stream=False, one_shot=True))
+            figures = read_engine_stats(engine_stats(client.api, container.id))
         except docker.errors.APIError:
             figures = None
         cgroup = read_cgroup(cgroup_root, container.id)

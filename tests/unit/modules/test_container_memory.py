@@ -116,3 +116,20 @@ def test_engine_events_outlive_the_automatic_restart():
 
 def test_cgroup_oom_kill_count_is_an_offender():
     assert cm.assess(_entry(oom_kills=3), 90)["offender"]
+
+
+class _OldSdk:
+    """The stats() of Docker SDK 5.0.3 (Debian bookworm): no one_shot."""
+
+    def stats(self, container, decode=None, stream=True):
+        return {"container": container, "stream": stream}
+
+
+class _NewSdk:
+    def stats(self, container, decode=None, stream=True, one_shot=None):
+        return {"container": container, "stream": stream, "one_shot": one_shot}
+
+
+def test_engine_stats_asks_one_shot_and_falls_back_for_an_older_sdk():
+    assert cm.engine_stats(_NewSdk(), CID) == {"container": CID, "stream": False, "one_shot": True}
+    assert cm.engine_stats(_OldSdk(), CID) == {"container": CID, "stream": False}
