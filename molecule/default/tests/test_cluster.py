@@ -258,6 +258,15 @@ def _busy_worker(core, api, dag_id, run_id):
     raise AssertionError("the crawl task never ran on a worker host")
 
 
+def _assert_finished_once_on(core, api, dag_id, run_id, busy):
+    """The run succeeded and its crawl task ran on ``busy``, in one try."""
+    assert wait_run(core, api["auth"], dag_id, run_id).get("state") == "success"
+    crawl = next(
+        t for t in task_instances(core, api["auth"], dag_id, run_id) if t["task_id"] == "crawl"
+    )
+    assert (crawl["hostname"], crawl["try_number"]) == (busy, 1)
+
+
 def test_rolling_restart_recreates_each_worker_host_without_cutting_a_crawl(host, api):
     dag_id = create_source(host, api["key"], api["auth"], _static_source("rolling", 20, 1.0))
     status, run = request(host, "POST", f"{API}/api/sources/rolling/crawl", api["key"])
@@ -272,13 +281,7 @@ def test_rolling_restart_recreates_each_worker_host_without_cutting_a_crawl(host
         "PLAY [Restart the worker hosts one by one]"
     ] * len(WORKERS), proc.stdout[-4000:]
     # The busy host finished its task before its restart: one try, every page.
-    assert wait_run(host, api["auth"], dag_id, run["run_id"]).get("state") == "success"
-    crawl = next(
-        t
-        for t in task_instances(host, api["auth"], dag_id, run["run_id"])
-        if t["task_id"] == "crawl"
-    )
-    assert (crawl["hostname"], crawl["try_number"]) == (busy, 1)
+    _assert_finished_once_on(host, api, dag_id, run["run_id"], busy)
     assert len(_results(host, api, "rolling")) == 20
     for name in WORKERS:
         assert not before[name] & {c["ID"] for c in containers(host_named(name))}, name
@@ -296,13 +299,7 @@ def test_remove_worker_drains_a_busy_host_and_add_worker_brings_it_back(host, ap
     assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-2000:]
     # The task the host was running finished there: the run succeeds with
     # every page stored, once.
-    assert wait_run(host, api["auth"], dag_id, run["run_id"]).get("state") == "success"
-    crawl = next(
-        t
-        for t in task_instances(host, api["auth"], dag_id, run["run_id"])
-        if t["task_id"] == "crawl"
-    )
-    assert (crawl["hostname"], crawl["try_number"]) == (busy, 1)
+    _assert_finished_once_on(host, api, dag_id, run["run_id"], busy)
     assert len(_results(host, api, "drain")) == 30
     assert _address(busy) not in _node_hosts(host)
     assert containers(host_named(busy)) == []
