@@ -247,6 +247,30 @@ def test_recover_airflow_restarts_a_worker_hosts_stopped_celery_worker(host):
         host_named(stopped).run(f"{COMPOSE} start airflow-worker")
 
 
+def test_recover_oom_restarts_an_offender_on_a_worker_host(host):
+    # [메모리 부족 / OOM] on a cluster: a worker host's Chrome node runs out of
+    # memory on its own host; steps 1 and 2 read and restart it there.
+    name = WORKERS[0]
+    worker = host_named(name)
+    cid = worker.check_output(f"{COMPOSE} ps -q chrome").strip()
+    limit = int(worker.check_output(f"docker inspect -f '{{{{.HostConfig.Memory}}}}' {cid}"))
+    assert limit > 0, "the chrome service has no mem_limit"
+    # `tail /dev/zero` keeps one endless line in memory, past the container's
+    # limit: the OOM killer fires (the node image need not have python).
+    oom = worker.run(f"docker exec {cid} tail /dev/zero")
+    assert oom.rc == 137, (oom.rc, oom.stdout[-500:], oom.stderr[-500:])
+    proc = run_playbook("playbooks/runbook/recover_oom.yml", "-e", "recover_oom_prune=false")
+    report = _incident_report(proc)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert report["result"] == "recovered", report
+    assert any(
+        f.startswith(f"memory worker {name} ") and "OFFENDER" in f for f in report["findings"]
+    ), report["findings"]
+    assert f"docker compose restart chrome on worker host {name}" in report["actions"], report
+    rows = {r["Service"]: (r["State"], r.get("Health")) for r in containers(worker)}
+    assert rows["chrome"] == ("running", "healthy")
+
+
 def _busy_worker(core, api, dag_id, run_id):
     """The worker host running the run's crawl task, once it runs."""
     deadline = time.monotonic() + 300
