@@ -79,24 +79,32 @@ def airflow_auth(core, creds):
     return {"Authorization": f"Bearer {token['access_token']}"}
 
 
+def create_sources(core, key, auth, specs):
+    """Sources made through the API, their DAGs created by the DAG processor
+    and unpaused, as an operator does it. All are posted before the first
+    wait: the DAG processor picks them up in one parse of the DAG file."""
+    for spec in specs:
+        status, body = request(core, "POST", f"{API}/api/sources", key, spec)
+        assert status == 201, body
+    dag_ids = [f"crawl_{spec['name']}" for spec in specs]
+    for dag_id in dag_ids:
+        dag, deadline = None, time.monotonic() + 300
+        while time.monotonic() < deadline:
+            status, dag = request(core, "GET", f"{AIRFLOW}/api/v2/dags/{dag_id}", auth)
+            if status == 200 and not dag["is_stale"]:
+                break
+            time.sleep(2)
+        assert dag and not dag.get("is_stale", True), f"the DAG processor did not create {dag_id}"
+        status, _ = request(
+            core, "PATCH", f"{AIRFLOW}/api/v2/dags/{dag_id}", auth, {"is_paused": False}
+        )
+        assert status == 200
+    return dag_ids
+
+
 def create_source(core, key, auth, spec):
-    """A source made through the API, its DAG created by the DAG processor
-    and unpaused, as an operator does it."""
-    status, body = request(core, "POST", f"{API}/api/sources", key, spec)
-    assert status == 201, body
-    dag_id = f"crawl_{spec['name']}"
-    dag, deadline = None, time.monotonic() + 300
-    while time.monotonic() < deadline:
-        status, dag = request(core, "GET", f"{AIRFLOW}/api/v2/dags/{dag_id}", auth)
-        if status == 200 and not dag["is_stale"]:
-            break
-        time.sleep(5)
-    assert dag and not dag.get("is_stale", True), f"the DAG processor did not create {dag_id}"
-    status, _ = request(
-        core, "PATCH", f"{AIRFLOW}/api/v2/dags/{dag_id}", auth, {"is_paused": False}
-    )
-    assert status == 200
-    return dag_id
+    """One source made through the API (create_sources); its DAG id."""
+    return create_sources(core, key, auth, [spec])[0]
 
 
 def wait_run(core, auth, dag_id, run_id, timeout=600):
@@ -105,7 +113,7 @@ def wait_run(core, auth, dag_id, run_id, timeout=600):
         _, run = request(core, "GET", f"{AIRFLOW}/api/v2/dags/{dag_id}/dagRuns/{run_id}", auth)
         if run.get("state") in ("success", "failed"):
             return run
-        time.sleep(5)
+        time.sleep(2)
     return run
 
 

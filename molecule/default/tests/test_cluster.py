@@ -17,7 +17,7 @@ from stack_helpers import (
     WORKERS,
     airflow_auth,
     containers,
-    create_source,
+    create_sources,
     credentials,
     fixture_pages,
     host_named,
@@ -51,14 +51,6 @@ def _node_hosts(core):
     return {n["uri"].split("//", 1)[1].rsplit(":", 1)[0] for n in _grid_nodes(core)}
 
 
-@pytest.fixture(scope="module")
-def api(host):
-    creds = credentials(host)
-    for name in [*CORE, *WORKERS]:
-        start_fixture_site(host_named(name), fixture_pages(40))
-    return {"key": {"X-API-Key": creds["api_key"]}, "auth": airflow_auth(host, creds)}
-
-
 def _static_source(name, pages, delay):
     return {
         "name": name,
@@ -69,6 +61,33 @@ def _static_source(name, pages, delay):
         "links": {"max_depth": 1, "max_pages": pages},
         "politeness": {"obey_robots": False, "delay_seconds": delay, "concurrency_per_domain": 1},
     }
+
+
+def _browser_source(name, pages):
+    spec = _static_source(name, pages, 0)
+    spec.update(mode="browser")
+    spec["politeness"]["concurrency_per_domain"] = 6
+    return spec
+
+
+# Every source the module crawls, made at once: the DAG processor creates
+# their DAGs in one parse (one at a time, each waits for its own parse).
+SOURCES = [
+    *(_static_source(f"spread{i}", 8, 0.5) for i in range(4)),
+    _browser_source("browsers", 12),
+    _static_source("rolling", 20, 1.0),
+    _static_source("drain", 30, 1.0),
+]
+
+
+@pytest.fixture(scope="module")
+def api(host):
+    creds = credentials(host)
+    for name in [*CORE, *WORKERS]:
+        start_fixture_site(host_named(name), fixture_pages(40))
+    api = {"key": {"X-API-Key": creds["api_key"]}, "auth": airflow_auth(host, creds)}
+    dag_ids = create_sources(host, api["key"], api["auth"], SOURCES)
+    return dict(api, dags=dict(zip((spec["name"] for spec in SOURCES), dag_ids, strict=True)))
 
 
 def _results(core, api, source):
@@ -98,10 +117,7 @@ def test_the_grid_counts_every_hosts_node(host):
 
 
 def test_tasks_run_on_both_worker_hosts_and_their_logs_show_in_airflow(host, api):
-    runs = {}
-    for i in range(4):
-        dag_id = create_source(host, api["key"], api["auth"], _static_source(f"spread{i}", 8, 0.5))
-        runs[dag_id] = None
+    runs = {api["dags"][f"spread{i}"]: None for i in range(4)}
     for dag_id in runs:
         status, run = request(host, "POST", f"{API}/api/sources/{dag_id[6:]}/crawl", api["key"])
         assert status == 202, run
@@ -133,10 +149,7 @@ def test_tasks_run_on_both_worker_hosts_and_their_logs_show_in_airflow(host, api
 
 
 def test_a_browser_crawl_gets_sessions_on_both_worker_hosts_nodes(host, api):
-    spec = _static_source("browsers", 12, 0)
-    spec.update(mode="browser")
-    spec["politeness"]["concurrency_per_domain"] = 6
-    dag_id = create_source(host, api["key"], api["auth"], spec)
+    dag_id = api["dags"]["browsers"]
     status, run = request(host, "POST", f"{API}/api/sources/browsers/crawl", api["key"])
     assert status == 202, run
     assert wait_run(host, api["auth"], dag_id, run["run_id"]).get("state") == "success"
@@ -292,7 +305,7 @@ def _assert_finished_once_on(core, api, dag_id, run_id, busy):
 
 
 def test_rolling_restart_recreates_each_worker_host_without_cutting_a_crawl(host, api):
-    dag_id = create_source(host, api["key"], api["auth"], _static_source("rolling", 20, 1.0))
+    dag_id = api["dags"]["rolling"]
     status, run = request(host, "POST", f"{API}/api/sources/rolling/crawl", api["key"])
     assert status == 202, run
     busy = _busy_worker(host, api, dag_id, run["run_id"])
@@ -314,7 +327,7 @@ def test_rolling_restart_recreates_each_worker_host_without_cutting_a_crawl(host
 
 
 def test_remove_worker_drains_a_busy_host_and_add_worker_brings_it_back(host, api):
-    dag_id = create_source(host, api["key"], api["auth"], _static_source("drain", 30, 1.0))
+    dag_id = api["dags"]["drain"]
     status, run = request(host, "POST", f"{API}/api/sources/drain/crawl", api["key"])
     assert status == 202, run
     busy = _busy_worker(host, api, dag_id, run["run_id"])
