@@ -6,6 +6,9 @@ INVENTORY ?= inventory/local
 # fast: lint + syntax + unit tests. full: fast + integration + molecule (CI).
 TIER ?= full
 PYTEST_ARGS ?=
+# The unit tests run on this many processes (pytest-xdist), a test file per
+# process: they share no server, and on 2 cores they take 2 min instead of 3.4.
+UNIT_WORKERS ?= 2
 # Extra ansible-playbook arguments of `make deploy`, e.g. -e deploy_full=true.
 DEPLOY_ARGS ?=
 
@@ -60,14 +63,14 @@ syntax: venv
 
 unit: venv
 	@echo "== tier: unit"
-	pytest -q tests/unit $(PYTEST_ARGS)
+	pytest -q -n $(UNIT_WORKERS) --dist loadfile tests/unit $(PYTEST_ARGS)
 
 ifeq ($(TIER),fast)
 test: lint syntax unit
 else ifeq ($(TIER),full)
-test: lint syntax test-host
-	@echo "== tier: unit + integration + molecule"
-	pytest -q -ra --durations=25 tests $(PYTEST_ARGS)
+test: lint syntax unit test-host
+	@echo "== tier: integration + molecule"
+	pytest -q -ra --durations=25 tests --ignore=tests/unit $(PYTEST_ARGS)
 else
 test:
 	@echo "TIER must be fast or full (got '$(TIER)')" >&2; exit 2
