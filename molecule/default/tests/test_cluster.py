@@ -272,6 +272,14 @@ def test_recover_oom_restarts_an_offender_on_a_worker_host(host):
     # limit: the OOM killer fires (the node image need not have python).
     oom = worker.run(f"docker exec {cid} tail /dev/zero")
     assert oom.rc == 137, (oom.rc, oom.stdout[-500:], oom.stderr[-500:])
+    # Check mode names the worker host's offender and restarts nothing.
+    started = f"docker inspect -f '{{{{.State.StartedAt}}}}' {cid}"
+    before = worker.check_output(started)
+    check = run_playbook("playbooks/runbook/recover_oom.yml", "--check")
+    assert check.returncode == 0, check.stdout[-4000:]
+    result = _incident_report(check)["result"]
+    assert f"chrome on worker host {name}" in result, result
+    assert worker.check_output(started) == before
     proc = run_playbook("playbooks/runbook/recover_oom.yml", "-e", "recover_oom_prune=false")
     report = _incident_report(proc)
     assert proc.returncode == 0, proc.stdout[-4000:]
@@ -282,6 +290,7 @@ def test_recover_oom_restarts_an_offender_on_a_worker_host(host):
     assert f"docker compose restart chrome on worker host {name}" in report["actions"], report
     rows = {r["Service"]: (r["State"], r.get("Health")) for r in containers(worker)}
     assert rows["chrome"] == ("running", "healthy")
+    assert worker.check_output(started) != before
 
 
 def _busy_worker(core, api, dag_id, run_id):

@@ -1,6 +1,13 @@
-"""What an operator sees on a server after roles/docker_engine ran."""
+"""What an operator sees on each server after roles/docker_engine ran (the
+playbooks/docker_host.yml part of site.yml): the three fresh hosts of this
+scenario, so the engine is not deployed a second time in a scenario of its
+own."""
 
 import json
+
+from stack_helpers import CORE, WORKERS
+
+testinfra_hosts = [f"ansible://{name}" for name in [*CORE, *WORKERS]]
 
 
 def test_docker_service_runs_under_systemd(host):
