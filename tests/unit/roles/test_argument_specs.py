@@ -119,3 +119,7 @@ def test_bad_input_fails_before_any_change(preflight, extra, variable, allowed):
     assert variable in failed, failed[:2000]
     assert allowed in failed, failed[:2000]
     assert re.search(r"changed=0\s", proc.stdout), "something changed before validation failed"
+    # Before the engine is touched or an image built: wrong input fails in
+    # seconds, not after a build (and with no engine up at all).
+    before = out[: out.index("[ERROR]")]
+    assert "PLAY [Local image set]" not in before, "images.yml ran before the validation"
