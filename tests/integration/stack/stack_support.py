@@ -150,3 +150,46 @@ def trigger_dag(dag_id: str, auth: dict) -> str:
     )
     assert run.status_code in (200, 201), run.text
     return run.json()["dag_run_id"]
+
+
+def end_active_runs(dag_id: str, auth: dict, keep: str | None = None) -> list[str]:
+    """Marks every queued or running run of the DAG failed (Airflow's REST
+    API), but `keep`; the ids it ended. A DAG with max_active_runs=1 (the
+    restore drill) queues a new run behind one left active by an earlier
+    session or a failed test: that run waits for a drill request the
+    restarted host no longer holds, up to its hour."""
+    import requests
+
+    ended = []
+    for state in ("running", "queued"):
+        runs = requests.get(
+            f"{AIRFLOW}/api/v2/dags/{dag_id}/dagRuns",
+            headers=auth,
+            params={"state": state, "limit": 100},
+            timeout=10,
+        )
+        runs.raise_for_status()
+        for run in runs.json()["dag_runs"]:
+            if run["dag_run_id"] == keep:
+                continue
+            done = requests.patch(
+                f"{AIRFLOW}/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}",
+                headers=auth,
+                json={"state": "failed"},
+                timeout=30,
+            )
+            assert done.status_code == 200, done.text[:300]
+            ended.append(run["dag_run_id"])
+    return ended
+
+
+@pytest.fixture()
+def drill_dag_idle(deployed):
+    """restore_drill_dag with no active run before the test (one an earlier
+    session left is ended and named) and none after it, whatever the test
+    did: the next test's run is not queued behind it."""
+    stale = end_active_runs("restore_drill_dag", airflow_auth())
+    if stale:
+        print(f"\nrestore_drill_dag: ended runs left active before this test: {stale}")
+    yield
+    end_active_runs("restore_drill_dag", airflow_auth())

@@ -80,7 +80,7 @@ def fresh_backup(deployed):
 
 
 def test_the_scheduled_drill_runs_on_the_host_and_the_dag_reports_it(
-    fresh_backup, remediator_acting
+    drill_dag_idle, fresh_backup, remediator_acting
 ):
     auth = airflow_auth()
     wait_for_dag(DAG, auth)

@@ -78,7 +78,9 @@ def ansible(*args: str, wait: bool = True):
     )
 
 
-def test_the_scheduler_is_replaced_only_after_the_running_task_finished(deployed, tmp_path):
+def test_the_scheduler_is_replaced_only_after_the_running_task_finished(
+    deployed, drill_dag_idle, tmp_path
+):
     assert alertmanager_silence.active_pauses(), "the suite's pause keeps the drill from running"
     auth = airflow_auth()
     wait_for_dag(DAG, auth)
